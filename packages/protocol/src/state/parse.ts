@@ -1,0 +1,99 @@
+import type { Member, MemberRole, MetricEntry, ModelHead, SessionConfig, StoredGrant, AveragingRule } from './schema.js'
+
+// Values in the document come from other peers: read them defensively. A malformed entry is
+// skipped by the readers (and counted by callers), never trusted and never thrown on.
+
+const ROLES: readonly MemberRole[] = ['trainer', 'relay', 'observer']
+const ENCODINGS = ['fp32', 'fp16', 'int8'] as const
+const RULES: readonly AveragingRule[] = ['variance-corrected', 'plain', 'median', 'trimmed-mean']
+
+type Obj = Record<string, unknown>
+
+function isObj (v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function str (o: Obj, k: string, max = 256): string | undefined {
+  const v = o[k]
+  return typeof v === 'string' && v.length > 0 && v.length <= max ? v : undefined
+}
+
+function num (o: Obj, k: string, min = 0): number | undefined {
+  const v = o[k]
+  return typeof v === 'number' && Number.isFinite(v) && v >= min ? v : undefined
+}
+
+function oneOf<T extends string> (o: Obj, k: string, allowed: readonly T[]): T | undefined {
+  const v = o[k]
+  return typeof v === 'string' && (allowed as readonly string[]).includes(v) ? v as T : undefined
+}
+
+/** A `Member` from an untrusted document value, or undefined when malformed. */
+export function parseMember (v: unknown): Member | undefined {
+  if (!isObj(v)) return undefined
+  const peerId = str(v, 'peerId')
+  const role = oneOf(v, 'role', ROLES)
+  const backend = str(v, 'backend', 32) ?? 'unknown'
+  const samples = num(v, 'samples')
+  const joinedAt = num(v, 'joinedAt')
+  const lastSeen = num(v, 'lastSeen')
+  if (peerId == null || role == null || samples == null || joinedAt == null || lastSeen == null) return undefined
+  const member: Member = { peerId, role, backend, samples, joinedAt, lastSeen }
+  const leftAt = num(v, 'leftAt')
+  if (leftAt != null) member.leftAt = leftAt
+  return member
+}
+
+/** A `ModelHead` from an untrusted document value, or undefined when malformed. */
+export function parseHead (v: unknown): ModelHead | undefined {
+  if (!isObj(v)) return undefined
+  const peerId = str(v, 'peerId')
+  const manifest = str(v, 'manifest', 128)
+  const version = num(v, 'version')
+  const samples = num(v, 'samples')
+  const encoding = oneOf(v, 'encoding', ENCODINGS)
+  const timestamp = num(v, 'timestamp')
+  if (peerId == null || manifest == null || version == null || samples == null || encoding == null || timestamp == null) return undefined
+  if (!Number.isInteger(version)) return undefined
+  return { peerId, manifest, version, samples, encoding, timestamp }
+}
+
+/** A `MetricEntry` from an untrusted document value, or undefined when malformed. */
+export function parseMetric (v: unknown): MetricEntry | undefined {
+  if (!isObj(v)) return undefined
+  const peerId = str(v, 'peerId')
+  const round = num(v, 'round')
+  const loss = num(v, 'loss', -Infinity)
+  const accuracy = num(v, 'accuracy')
+  const bytesSent = num(v, 'bytesSent') ?? 0
+  const bytesReceived = num(v, 'bytesReceived') ?? 0
+  const timestamp = num(v, 'timestamp')
+  if (peerId == null || round == null || loss == null || accuracy == null || accuracy > 1 || timestamp == null) return undefined
+  return { peerId, round, loss, accuracy, bytesSent, bytesReceived, timestamp }
+}
+
+/** A `StoredGrant` from an untrusted document value, or undefined when malformed. */
+export function parseGrant (v: unknown): StoredGrant | undefined {
+  if (!isObj(v)) return undefined
+  const peerId = str(v, 'peerId')
+  const role = oneOf(v, 'role', ROLES)
+  const expires = num(v, 'expires')
+  const grant = str(v, 'grant', 4096)
+  if (peerId == null || role == null || expires == null || grant == null) return undefined
+  return { peerId, role, expires, grant }
+}
+
+/** A `SessionConfig` from untrusted document values, or undefined while incomplete/malformed. */
+export function parseConfig (v: Obj): SessionConfig | undefined {
+  const averaging = oneOf(v, 'averaging', RULES)
+  const localSteps = num(v, 'localSteps', 1)
+  const fanOut = num(v, 'fanOut', 1)
+  const batchSize = num(v, 'batchSize', 1)
+  const learningRate = num(v, 'learningRate')
+  const encoding = oneOf(v, 'encoding', ENCODINGS)
+  if (!('model' in v) || averaging == null || localSteps == null || fanOut == null || batchSize == null || learningRate == null || encoding == null) return undefined
+  const config: SessionConfig = { model: v.model, averaging, localSteps, fanOut, batchSize, learningRate, encoding }
+  const owner = str(v, 'owner', 512)
+  if (owner != null) config.owner = owner
+  return config
+}

@@ -1,0 +1,113 @@
+import * as Y from 'yjs'
+
+/**
+ * The shape of one session's Yjs document. Shared state is data: which `Y.Map`/`Y.Array`
+ * lives under which root key. Every root is created eagerly in `createSessionDoc` so a
+ * remote update can never decide a root's type.
+ */
+export const ROOTS = {
+  /** peer id → `Member` */
+  members: 'members',
+  /** key → JSON value (`SessionConfig` fields) */
+  config: 'config',
+  /** peer id → `ModelHead` */
+  heads: 'heads',
+  /** append-only list of `MetricEntry` */
+  metrics: 'metrics',
+  /** peer id → `StoredGrant` (private sessions) */
+  grants: 'grants'
+} as const
+
+/** A peer's role in the session. */
+export type MemberRole = 'trainer' | 'relay' | 'observer'
+
+/** One member of the session as recorded in the shared document. */
+export interface Member {
+  peerId: string
+  role: MemberRole
+  /** tfjs backend the member trains with, e.g. `wasm`, `webgl`. */
+  backend: string
+  /** Training samples the member holds. */
+  samples: number
+  joinedAt: number
+  lastSeen: number
+  /** Set when the member left on purpose. */
+  leftAt?: number
+}
+
+/** The newest model a member published. */
+export interface ModelHead {
+  peerId: string
+  /** Manifest CID (base32 string). */
+  manifest: string
+  version: number
+  samples: number
+  encoding: 'fp32' | 'fp16' | 'int8'
+  timestamp: number
+}
+
+/** One line of the session's metrics log. */
+export interface MetricEntry {
+  peerId: string
+  round: number
+  loss: number
+  accuracy: number
+  bytesSent: number
+  bytesReceived: number
+  timestamp: number
+}
+
+/** A membership grant as stored in the document (bytes as base64url). */
+export interface StoredGrant {
+  peerId: string
+  role: MemberRole
+  expires: number
+  /** Encoded `MembershipGrant` message, base64url. */
+  grant: string
+}
+
+/** Averaging rules a session can choose. */
+export type AveragingRule = 'variance-corrected' | 'plain' | 'median' | 'trimmed-mean'
+
+/** Session-wide configuration, written once by the session's creator and changed rarely. */
+export interface SessionConfig {
+  /** tfjs model description (layers JSON or a Murmur preset name) as JSON. */
+  model: unknown
+  averaging: AveragingRule
+  /** Local training steps between merges (E). */
+  localSteps: number
+  /** Neighbours merged per round (k). */
+  fanOut: number
+  batchSize: number
+  learningRate: number
+  encoding: 'fp32' | 'fp16' | 'int8'
+  /** Owner public key (base64url) when the session is private. */
+  owner?: string
+}
+
+/** The session document's root types. */
+export interface SessionRoots {
+  members: Y.Map<unknown>
+  config: Y.Map<unknown>
+  heads: Y.Map<unknown>
+  metrics: Y.Array<unknown>
+  grants: Y.Map<unknown>
+}
+
+/** Create an empty session document with every root in place. */
+export function createSessionDoc (options: { gc?: boolean } = {}): Y.Doc {
+  const doc = new Y.Doc({ gc: options.gc ?? true })
+  roots(doc)
+  return doc
+}
+
+/** The root types of a session document. */
+export function roots (doc: Y.Doc): SessionRoots {
+  return {
+    members: doc.getMap(ROOTS.members),
+    config: doc.getMap(ROOTS.config),
+    heads: doc.getMap(ROOTS.heads),
+    metrics: doc.getArray(ROOTS.metrics),
+    grants: doc.getMap(ROOTS.grants)
+  }
+}
