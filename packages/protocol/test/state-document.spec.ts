@@ -23,7 +23,7 @@ describe('session document', () => {
   it('stores config, members, heads and metrics as data', () => {
     const doc = createSessionDoc()
     expect(getConfig(doc)).toBeUndefined()
-    setConfig(doc, { model: { preset: 'mnist-mlp' }, averaging: 'variance-corrected', localSteps: 20, fanOut: 2, batchSize: 32, learningRate: 0.1, encoding: 'fp16' })
+    setConfig(doc, { model: { preset: 'mnist-mlp' }, averaging: 'variance-corrected', fanOut: 2, selfWeight: 0.5, encoding: 'fp16' })
     expect(getConfig(doc)?.averaging).toBe('variance-corrected')
     upsertMember(doc, member('b'))
     upsertMember(doc, member('a'))

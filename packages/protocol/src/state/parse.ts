@@ -86,13 +86,11 @@ export function parseGrant (v: unknown): StoredGrant | undefined {
 /** A `SessionConfig` from untrusted document values, or undefined while incomplete/malformed. */
 export function parseConfig (v: Obj): SessionConfig | undefined {
   const averaging = oneOf(v, 'averaging', RULES)
-  const localSteps = num(v, 'localSteps', 1)
   const fanOut = num(v, 'fanOut', 1)
-  const batchSize = num(v, 'batchSize', 1)
-  const learningRate = num(v, 'learningRate')
+  const selfWeight = num(v, 'selfWeight')
   const encoding = oneOf(v, 'encoding', ENCODINGS)
-  if (!('model' in v) || averaging == null || localSteps == null || fanOut == null || batchSize == null || learningRate == null || encoding == null) return undefined
-  const config: SessionConfig = { model: v.model, averaging, localSteps, fanOut, batchSize, learningRate, encoding }
+  if (!('model' in v) || averaging == null || fanOut == null || selfWeight == null || selfWeight >= 1 || encoding == null) return undefined
+  const config: SessionConfig = { model: v.model, averaging, fanOut, selfWeight, encoding }
   const owner = str(v, 'owner', 512)
   if (owner != null) config.owner = owner
   return config

@@ -71,15 +71,16 @@ export type AveragingRule = 'variance-corrected' | 'plain' | 'median' | 'trimmed
 
 /** Session-wide configuration, written once by the session's creator and changed rarely. */
 export interface SessionConfig {
-  /** tfjs model description (layers JSON or a Murmur preset name) as JSON. */
+  /**
+   * The model and its training hyper-parameters (architecture, optimizer, batch size, local
+   * steps E) as the train layer's `ModelConfig` JSON; validated there, not here.
+   */
   model: unknown
   averaging: AveragingRule
-  /** Local training steps between merges (E). */
-  localSteps: number
   /** Neighbours merged per round (k). */
   fanOut: number
-  batchSize: number
-  learningRate: number
+  /** Weight of a peer's own model in its merge (the rest is shared by the received ones). */
+  selfWeight: number
   encoding: 'fp32' | 'fp16' | 'int8'
   /** Owner public key (base64url) when the session is private. */
   owner?: string
