@@ -1,1 +1,3 @@
-export {}
+export { Session } from './session.js'
+export type { SessionInit } from './session.js'
+export type { SessionTrainer, SessionEvents, RoundMetrics } from './types.js'

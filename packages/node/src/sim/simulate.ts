@@ -1,0 +1,214 @@
+import { Session, Trainer, createSessionDoc, mergeModels, partitionIid, partitionDirichlet, partitionLabelShards, subset, mnistMlp } from '@murmur/protocol'
+import type { AveragingRule, Dataset, ModelConfig, ModelSnapshot, RoundMetrics } from '@murmur/protocol'
+import { createMemoryPeer } from './memory-peer.js'
+import type { MemoryPeer } from './memory-peer.js'
+import { buildTopology } from './topology.js'
+import type { TopologySpec, Edges } from './topology.js'
+
+/** How the training data is split across peers. */
+export type PartitionSpec =
+  | { kind: 'iid' }
+  | { kind: 'dirichlet', alpha: number }
+  | { kind: 'label-shards', perPeer: number }
+
+/** Something that happens to the mesh at the start of a round. */
+export type Disruption =
+  | { round: number, kind: 'drop', peers: number[] }
+  | { round: number, kind: 'partition', islands: number[][] }
+  | { round: number, kind: 'heal' }
+
+/** Options of one simulated run. */
+export interface SimulationOptions {
+  peers: number
+  topology: TopologySpec
+  rounds: number
+  /** A gossip averaging rule, or `fedavg`: a central server averaging every model each round (the reference). */
+  rule: AveragingRule | 'fedavg'
+  partition: PartitionSpec
+  train: Dataset
+  test: Dataset
+  model?: ModelConfig
+  fanOut?: number
+  selfWeight?: number
+  encoding?: 'fp32' | 'fp16' | 'int8'
+  /** Peers that hold no data: they merge and forward models but do not train. */
+  connectivityOnly?: number[]
+  disruptions?: Disruption[]
+  seed?: number
+  /** Track each weight tensor's variance (mean over live peers) every round. */
+  trackVariance?: boolean
+  onRound?(summary: RoundSummary): void
+}
+
+/** What a round looked like across the live peers. */
+export interface RoundSummary {
+  round: number
+  live: number
+  meanAccuracy: number
+  minAccuracy: number
+  maxAccuracy: number
+  /** Mean bytes each live peer received this round. */
+  bytesPerPeer: number
+  /** Weight-tensor name → variance of its values (mean over live peers). */
+  variance?: Record<string, number>
+}
+
+/** The result of a run. */
+export interface SimulationResult {
+  rounds: RoundSummary[]
+  edges: Edges
+}
+
+const mean = (xs: number[]): number => xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length
+
+function variances (s: ModelSnapshot): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const t of s.tensors) {
+    if (t.kind !== 'weight') continue
+    let m = 0
+    for (const v of t.data) m += v
+    m /= t.data.length
+    let q = 0
+    for (const v of t.data) q += (v - m) * (v - m)
+    out[t.name] = q / t.data.length
+  }
+  return out
+}
+
+function meanVariance (snapshots: ModelSnapshot[]): Record<string, number> {
+  const sums: Record<string, number[]> = {}
+  for (const s of snapshots) for (const [k, v] of Object.entries(variances(s))) (sums[k] ??= []).push(v)
+  return Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, mean(v)]))
+}
+
+/** Split `train` across peers as `spec` says. */
+export function partitionData (train: Dataset, peers: number, spec: PartitionSpec, seed: number): Dataset[] {
+  const parts = spec.kind === 'iid'
+    ? partitionIid(train.labels, peers, seed)
+    : spec.kind === 'dirichlet'
+      ? partitionDirichlet(train.labels, peers, spec.alpha, seed)
+      : partitionLabelShards(train.labels, peers, spec.perPeer, seed)
+  return parts.map(idx => subset(train, idx))
+}
+
+/**
+ * Run N full Murmur peers in this process over the memory transport, on a topology, with
+ * scheduled disruptions; or the FedAvg reference in the same harness. Rounds advance in
+ * lockstep only so runs can be compared by round; the protocol itself has no barrier.
+ */
+export async function simulate (options: SimulationOptions): Promise<SimulationResult> {
+  const seed = options.seed ?? 1
+  const edges = buildTopology(options.topology, options.peers, seed)
+  const model = options.model ?? mnistMlp()
+  const shards = partitionData(options.train, options.peers, options.partition, seed)
+  const empty: Dataset = { ...options.train, images: new Float32Array(0), labels: new Uint8Array(0), count: 0 }
+  const data = shards.map((d, i) => options.connectivityOnly?.includes(i) === true ? empty : d)
+  if (options.rule === 'fedavg') return { rounds: await fedAvg(options, model, data, seed), edges }
+  return { rounds: await gossip(options, options.rule, model, data, edges, seed), edges }
+}
+
+async function gossip (options: SimulationOptions, rule: AveragingRule, model: ModelConfig, data: Dataset[], edges: Edges, seed: number): Promise<RoundSummary[]> {
+  const n = options.peers
+  const island = new Map<string, number>()
+  const ids: string[] = []
+  // while the mesh is partitioned, each peer refuses peers on another island
+  const peers: MemoryPeer[] = await Promise.all(Array.from({ length: n }, async (_, i) => createMemoryPeer({
+    denyPeer: (other) => island.size > 0 && island.get(other) !== island.get(ids[i] ?? '')
+  })))
+  peers.forEach(p => ids.push(p.peerId.toString()))
+  const sessions = peers.map((node, i) => new Session({
+    node,
+    session: 'simulation',
+    doc: createSessionDoc(),
+    config: { model, averaging: rule, fanOut: options.fanOut ?? 2, selfWeight: options.selfWeight ?? 0.5, encoding: options.encoding ?? 'fp32' },
+    createTrainer: async (m) => Trainer.create(m as ModelConfig, { seed: seed * 1000 + i, yieldEveryMs: 50 }),
+    train: data[i] as Dataset,
+    test: options.test,
+    seed: seed * 7919 + i,
+    staleAfter: 10 * 60_000,
+    keepVersions: 2
+  }))
+  const alive = new Set(Array.from({ length: n }, (_, i) => i))
+  try {
+    await Promise.all(edges.map(async ([a, b]) => peers[a]?.dial((peers[b] as MemoryPeer).getMultiaddrs())))
+    await Promise.all(sessions.map(async s => s.join()))
+    const rounds: RoundSummary[] = []
+    let lastBytes = new Map<number, number>()
+    for (let r = 1; r <= options.rounds; r++) {
+      for (const d of options.disruptions ?? []) {
+        if (d.round !== r) continue
+        if (d.kind === 'drop') {
+          for (const i of d.peers) {
+            if (!alive.delete(i)) continue
+            await sessions[i]?.stop()
+            await peers[i]?.stop()
+          }
+        } else if (d.kind === 'partition') {
+          d.islands.forEach((members, k) => { for (const i of members) island.set(ids[i] as string, k) })
+          await Promise.all([...alive].map(async i => {
+            const mine = island.get(ids[i] as string)
+            for (const c of peers[i]?.getConnections() ?? []) {
+              if (island.get(c.remotePeer.toString()) !== mine) await c.close().catch(() => {})
+            }
+          }))
+        } else {
+          island.clear()
+          await Promise.all(edges.map(async ([a, b]) => alive.has(a) && alive.has(b) ? peers[a]?.dial((peers[b] as MemoryPeer).getMultiaddrs()).catch(() => {}) : undefined))
+        }
+      }
+      const live = [...alive]
+      const metrics = await Promise.all(live.map(async i => (sessions[i] as Session).step()))
+      const bytes = new Map(live.map((i, k) => [i, (metrics[k] as RoundMetrics).bytesReceived]))
+      const accs = metrics.map(m => m.accuracy)
+      const summary: RoundSummary = {
+        round: r,
+        live: live.length,
+        meanAccuracy: mean(accs),
+        minAccuracy: Math.min(...accs),
+        maxAccuracy: Math.max(...accs),
+        bytesPerPeer: mean(live.map(i => (bytes.get(i) ?? 0) - (lastBytes.get(i) ?? 0)))
+      }
+      lastBytes = bytes
+      if (options.trackVariance === true) summary.variance = meanVariance(live.map(i => (sessions[i] as Session).snapshot()))
+      rounds.push(summary)
+      options.onRound?.(summary)
+    }
+    return rounds
+  } finally {
+    await Promise.all([...alive].map(async i => sessions[i]?.stop().catch(() => {})))
+    await Promise.all(peers.map(async p => p.stop().catch(() => {})))
+  }
+}
+
+async function fedAvg (options: SimulationOptions, model: ModelConfig, data: Dataset[], seed: number): Promise<RoundSummary[]> {
+  const trainers = await Promise.all(data.map(async (_, i) => Trainer.create(model, { seed: seed * 1000 + i, yieldEveryMs: 50 })))
+  try {
+    let global = (trainers[0] as Trainer).getSnapshot()
+    const steps = model.localSteps
+    const rounds: RoundSummary[] = []
+    const alive = new Set(data.map((_, i) => i))
+    for (let r = 1; r <= options.rounds; r++) {
+      for (const d of options.disruptions ?? []) if (d.round === r && d.kind === 'drop') for (const i of d.peers) alive.delete(i)
+      const live = [...alive].filter(i => (data[i]?.count ?? 0) > 0)
+      const local: ModelSnapshot[] = []
+      for (const i of live) {
+        const t = trainers[i] as Trainer
+        t.setSnapshot(global)
+        await t.trainSteps(data[i] as Dataset, steps)
+        local.push(t.getSnapshot())
+      }
+      global = mergeModels(local, { rule: 'plain', weights: live.map(i => data[i]?.count ?? 0) })
+      const t0 = trainers[0] as Trainer
+      t0.setSnapshot(global)
+      const { accuracy } = await t0.evaluate(options.test)
+      const bytes = global.tensors.reduce((s, t) => s + t.data.length * 4, 0)
+      const summary: RoundSummary = { round: r, live: live.length, meanAccuracy: accuracy, minAccuracy: accuracy, maxAccuracy: accuracy, bytesPerPeer: 2 * bytes }
+      if (options.trackVariance === true) summary.variance = meanVariance([global])
+      rounds.push(summary)
+      options.onRound?.(summary)
+    }
+    return rounds
+  } finally {
+    for (const t of trainers) t.dispose()
+  }
+}

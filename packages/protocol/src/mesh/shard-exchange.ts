@@ -1,0 +1,317 @@
+import { TypedEventEmitter } from 'main-event'
+import type { PeerId, Stream, Connection, Startable, Logger, ComponentLogger, ContentRouting, TypedEventTarget } from '@libp2p/interface'
+import type { Registrar, ConnectionManager } from '@libp2p/interface-internal'
+import { CID } from 'multiformats/cid'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { PROTOCOL_SHARD, ShardResponse, decodeShardRequest, encodeShardResponse, decodeManifest, MAX_SIZES } from '../wire/index.js'
+import type { ModelManifest } from '../wire/index.js'
+import { ShardNotFoundError, rebuildSnapshot } from '../content/index.js'
+import type { ShardStore, ModelContent } from '../content/index.js'
+import type { ModelSnapshot } from '../learn/index.js'
+import { framed } from './framing.js'
+import { PeerRateLimiter } from './rate-limit.js'
+import { ProviderStats } from './provider-stats.js'
+import { fetchBlocks } from './shard-fetch.js'
+import type { FetchOptions, FetchProgress, FetchResult } from './shard-fetch.js'
+
+/** Options of the `shardExchange` service. */
+export interface ShardExchangeInit {
+  /** Where shards (and manifests, which are blocks too) are kept and served from. */
+  store: ShardStore
+  /**
+   * Announce a provider record in the DHT for every block this node stores.
+   * @default true
+   */
+  announce?: boolean
+  /**
+   * Provider announcements in flight at once.
+   * @default 4
+   */
+  announceConcurrency?: number
+  /**
+   * Shard requests each peer may make per second (burst is twice this); over it they get BUSY.
+   * @default 200
+   */
+  requestRatePerPeer?: number
+  /**
+   * Cap on bytes per second this node uploads to all peers together; undefined is unlimited.
+   * Lets an operator share a constrained link, and lets benchmarks shape every peer alike.
+   */
+  uploadBytesPerSecond?: number
+  /**
+   * An inbound stream is closed when no request arrives for this long (ms).
+   * @default 30000
+   */
+  idleTimeout?: number
+  /** @default 64 */
+  maxInboundStreams?: number
+  /** @default 64 */
+  maxOutboundStreams?: number
+}
+
+/** Components the service needs from libp2p. */
+export interface ShardExchangeComponents {
+  peerId: PeerId
+  registrar: Registrar
+  connectionManager: ConnectionManager
+  contentRouting: ContentRouting
+  logger: ComponentLogger
+  [service: string]: unknown
+}
+
+/** Counters a node reports about shard traffic. */
+export interface ShardExchangeStats {
+  served: number
+  bytesServed: number
+  notFound: number
+  busy: number
+  badRequests: number
+  fetched: number
+  bytesFetched: number
+  announced: number
+  announceFailures: number
+}
+
+/** Events of the `shardExchange` service. */
+export interface ShardExchangeEvents {
+  'fetch:progress': CustomEvent<FetchProgress & { manifest?: string }>
+}
+
+/** Serves, announces and fetches content-addressed model shards. */
+export interface ShardExchange extends TypedEventTarget<ShardExchangeEvents> {
+  /** Store a model's manifest and shards and announce them. */
+  publish(content: ModelContent): Promise<void>
+  /** Fetch a manifest and every shard it lists that is not held yet; returns the manifest. */
+  fetchManifest(manifestCid: CID, options?: FetchOptions): Promise<{ manifest: ModelManifest, result: FetchResult }>
+  /** Fetch a model and rebuild it, verified end to end. */
+  fetchModel(manifestCid: CID, options?: FetchOptions): Promise<{ manifest: ModelManifest, snapshot: ModelSnapshot, result: FetchResult }>
+  /** Fetch arbitrary blocks by CID. */
+  fetchBlocks(cids: CID[], options?: FetchOptions): Promise<FetchResult>
+  /** Announce that this node provides `cid` (queued; failures are logged). */
+  announce(cid: CID): void
+  /** Wait until every queued announcement has been made. */
+  announced(): Promise<void>
+  /** RTT and throughput history per provider. */
+  readonly providers: ProviderStats
+  readonly stats: ShardExchangeStats
+  readonly store: ShardStore
+}
+
+class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implements ShardExchange, Startable {
+  readonly [Symbol.toStringTag] = '@murmur/shard-exchange'
+  readonly providers = new ProviderStats()
+  readonly stats: ShardExchangeStats = { served: 0, bytesServed: 0, notFound: 0, busy: 0, badRequests: 0, fetched: 0, bytesFetched: 0, announced: 0, announceFailures: 0 }
+  readonly store: ShardStore
+  private readonly components: ShardExchangeComponents
+  private readonly init: ShardExchangeInit
+  private readonly limiter: PeerRateLimiter
+  private readonly log: Logger
+  private readonly announceQueue: CID[] = []
+  private readonly announcedKeys = new Set<string>()
+  private announcing = 0
+  private idleWaiters: Array<() => void> = []
+  private uploadBudget = { tokens: 0, at: 0 }
+  private started = false
+
+  constructor (components: ShardExchangeComponents, init: ShardExchangeInit) {
+    super()
+    this.components = components
+    this.init = init
+    this.store = init.store
+    const rate = init.requestRatePerPeer ?? 200
+    this.limiter = new PeerRateLimiter({ perSecond: rate, burst: rate * 2 })
+    this.log = components.logger.forComponent('murmur:shard-exchange')
+  }
+
+  async start (): Promise<void> {
+    await this.components.registrar.handle(PROTOCOL_SHARD, (stream, connection) => {
+      this.serve(stream, connection).catch(err => {
+        this.log('serving %p failed: %s', connection.remotePeer, (err as Error).message)
+      })
+    }, {
+      maxInboundStreams: this.init.maxInboundStreams ?? 64,
+      maxOutboundStreams: this.init.maxOutboundStreams ?? 64
+    })
+    this.started = true
+  }
+
+  async stop (): Promise<void> {
+    this.started = false
+    this.announceQueue.length = 0
+    await this.components.registrar.unhandle(PROTOCOL_SHARD)
+  }
+
+  async publish (content: ModelContent): Promise<void> {
+    await this.store.put(content.manifestCid, content.manifestBytes)
+    for (const shard of content.shards) await this.store.put(shard.cid, shard.bytes)
+    this.announce(content.manifestCid)
+    for (const shard of content.shards) this.announce(shard.cid)
+  }
+
+  async fetchManifest (manifestCid: CID, options: FetchOptions = {}): Promise<{ manifest: ModelManifest, result: FetchResult }> {
+    const first = await this.fetchBlocks([manifestCid], options)
+    const manifest = decodeManifest(await this.store.get(manifestCid))
+    const shards = manifest.shards.map(bytes => CID.decode(bytes))
+    const key = manifestCid.toString()
+    // whoever served the manifest most likely holds the whole model: ask them first
+    const hints = [...(options.providers ?? [])]
+    for (const peer of Object.keys(first.servedBy)) {
+      if (!hints.some(h => h.toString() === peer)) hints.push(peerIdFromString(peer))
+    }
+    const rest = await this.fetchBlocks(shards, {
+      ...options,
+      providers: hints,
+      onProgress: (p) => {
+        options.onProgress?.(p)
+        this.safeDispatchEvent('fetch:progress', { detail: { ...p, manifest: key } })
+      }
+    })
+    const result: FetchResult = {
+      shards: first.shards + rest.shards,
+      bytes: first.bytes + rest.bytes,
+      servedBy: { ...first.servedBy },
+      droppedProviders: [...new Set([...first.droppedProviders, ...rest.droppedProviders])],
+      retries: first.retries + rest.retries
+    }
+    for (const [peer, n] of Object.entries(rest.servedBy)) result.servedBy[peer] = (result.servedBy[peer] ?? 0) + n
+    return { manifest, result }
+  }
+
+  async fetchModel (manifestCid: CID, options: FetchOptions = {}): Promise<{ manifest: ModelManifest, snapshot: ModelSnapshot, result: FetchResult }> {
+    const { manifest, result } = await this.fetchManifest(manifestCid, options)
+    const snapshot = await rebuildSnapshot(manifest, async (cid) => this.store.get(cid))
+    return { manifest, snapshot, result }
+  }
+
+  async fetchBlocks (cids: CID[], options: FetchOptions = {}): Promise<FetchResult> {
+    const result = await fetchBlocks({
+      store: this.store,
+      stats: this.providers,
+      log: this.log,
+      self: this.components.peerId,
+      openStream: async (peer, signal) => this.components.connectionManager.openStream(peer, PROTOCOL_SHARD, { signal }),
+      findProviders: (cid, signal) => this.findProviders(cid, signal),
+      stored: (cid) => { this.announce(cid) }
+    }, cids, options)
+    this.stats.fetched += result.shards
+    this.stats.bytesFetched += result.bytes
+    return result
+  }
+
+  private async * findProviders (cid: CID, signal: AbortSignal): AsyncIterable<PeerId> {
+    const lookup = AbortSignal.any([signal, AbortSignal.timeout(15_000)])
+    try {
+      for await (const info of this.components.contentRouting.findProviders(cid, { signal: lookup })) {
+        yield info.id
+      }
+    } catch (err) {
+      if (!signal.aborted && !lookup.aborted) throw err
+    }
+  }
+
+  announce (cid: CID): void {
+    if (this.init.announce === false || !this.started) return
+    const key = cid.toString()
+    if (this.announcedKeys.has(key)) return
+    this.announcedKeys.add(key)
+    this.announceQueue.push(cid)
+    this.pumpAnnouncements()
+  }
+
+  async announced (): Promise<void> {
+    if (this.announcing === 0 && this.announceQueue.length === 0) return
+    await new Promise<void>(resolve => { this.idleWaiters.push(resolve) })
+  }
+
+  private pumpAnnouncements (): void {
+    const limit = this.init.announceConcurrency ?? 4
+    while (this.announcing < limit && this.announceQueue.length > 0) {
+      const cid = this.announceQueue.shift() as CID
+      this.announcing++
+      this.components.contentRouting.provide(cid, { signal: AbortSignal.timeout(30_000) })
+        .then(() => { this.stats.announced++ })
+        .catch(err => {
+          // a later store of the same block may try again
+          this.announcedKeys.delete(cid.toString())
+          this.stats.announceFailures++
+          this.log('announcing %s failed: %s', cid, (err as Error).message)
+        })
+        .finally(() => {
+          this.announcing--
+          this.pumpAnnouncements()
+          if (this.announcing === 0 && this.announceQueue.length === 0) {
+            for (const w of this.idleWaiters.splice(0)) w()
+          }
+        })
+    }
+  }
+
+  /** Answer requests on one inbound stream until the peer closes it or goes idle. */
+  private async serve (stream: Stream, connection: Connection): Promise<void> {
+    const peer = connection.remotePeer.toString()
+    const io = framed(stream, MAX_SIZES.shardRequest)
+    const idle = this.init.idleTimeout ?? 30_000
+    try {
+      while (stream.readStatus === 'readable') {
+        let raw: Uint8Array
+        try {
+          raw = await io.read({ signal: AbortSignal.timeout(idle) })
+        } catch (err) {
+          if ((err as Error).name === 'UnexpectedEOFError') break
+          throw err
+        }
+        let cid: CID
+        try {
+          cid = CID.decode(decodeShardRequest(raw).cid)
+        } catch (err) {
+          this.stats.badRequests++
+          throw err
+        }
+        const response = await this.answer(peer, cid)
+        if (response.status === ShardResponse.Status.OK) await this.throttleUpload(response.data.length)
+        await io.write(encodeShardResponse(response), { signal: AbortSignal.timeout(idle) })
+      }
+      await stream.close().catch(() => {})
+    } catch (err) {
+      stream.abort(err as Error)
+      throw err
+    }
+  }
+
+  private async answer (peer: string, cid: CID): Promise<ShardResponse> {
+    if (!this.limiter.take(peer)) {
+      this.stats.busy++
+      return { status: ShardResponse.Status.BUSY, data: new Uint8Array(), message: 'rate limit exceeded' }
+    }
+    try {
+      const data = await this.store.get(cid)
+      this.stats.served++
+      this.stats.bytesServed += data.length
+      return { status: ShardResponse.Status.OK, data: data as Uint8Array<ArrayBuffer>, message: '' }
+    } catch (err) {
+      if (err instanceof ShardNotFoundError) {
+        this.stats.notFound++
+        return { status: ShardResponse.Status.NOT_FOUND, data: new Uint8Array(), message: '' }
+      }
+      this.log('store error for %s: %s', cid, (err as Error).message)
+      return { status: ShardResponse.Status.ERROR, data: new Uint8Array(), message: 'store error' }
+    }
+  }
+
+  /** Token bucket over all uploads: wait until `bytes` fit in the configured rate. */
+  private async throttleUpload (bytes: number): Promise<void> {
+    const rate = this.init.uploadBytesPerSecond
+    if (rate == null) return
+    const b = this.uploadBudget
+    const now = Date.now()
+    b.tokens = Math.min(rate, b.tokens + (now - b.at) / 1000 * rate)
+    b.at = now
+    b.tokens -= bytes
+    if (b.tokens < 0) await new Promise(resolve => setTimeout(resolve, -b.tokens / rate * 1000))
+  }
+}
+
+/** The shard-exchange service factory, for `createLibp2p({ services: { shards: shardExchange({ store }) } })`. */
+export function shardExchange (init: ShardExchangeInit): (components: ShardExchangeComponents) => ShardExchange {
+  return (components) => new DefaultShardExchange(components, init)
+}

@@ -1,0 +1,350 @@
+import type { PeerId, Stream, Logger } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
+import { ShardResponse, encodeShardRequest, decodeShardResponse, MAX_SIZES } from '../wire/index.js'
+import { InvalidShardError, verifyShard } from '../content/index.js'
+import type { ShardStore } from '../content/index.js'
+import { FetchFailedError } from './errors.js'
+import { framed } from './framing.js'
+import type { Framed } from './framing.js'
+import type { ProviderStats } from './provider-stats.js'
+
+/** Progress of one fetch, reported after every verified shard. */
+export interface FetchProgress {
+  shardsDone: number
+  shardsTotal: number
+  bytes: number
+  /** Providers currently in use. */
+  providers: number
+}
+
+/** How one fetch reaches the network; supplied by the service. */
+export interface FetchEnvironment {
+  store: ShardStore
+  stats: ProviderStats
+  log: Logger
+  openStream(peer: PeerId, signal: AbortSignal): Promise<Stream>
+  /** Provider discovery for one block; yields peers as they are found. */
+  findProviders(cid: CID, signal: AbortSignal): AsyncIterable<PeerId>
+  /** Called after each verified block is stored (the service announces it). */
+  stored(cid: CID): void
+  self: PeerId
+}
+
+/** Options of one fetch. */
+export interface FetchOptions {
+  /** Peers believed to hold the blocks (e.g. the head's author); tried before the DHT answers. */
+  providers?: PeerId[]
+  signal?: AbortSignal
+  onProgress?(progress: FetchProgress): void
+  /** @default 10000 */
+  requestTimeout?: number
+  /** @default 4 */
+  perProviderConcurrency?: number
+  /** @default 16 */
+  maxProviders?: number
+  /** Give up when no progress was made for this long. @default 60000 */
+  stallTimeout?: number
+}
+
+/** Outcome of a fetch: which peers served how much. */
+export interface FetchResult {
+  shards: number
+  bytes: number
+  servedBy: Record<string, number>
+  droppedProviders: string[]
+  retries: number
+}
+
+interface Provider {
+  peer: PeerId
+  key: string
+  slots: Array<Framed | undefined>
+  slotBusy: boolean[]
+  busy: number
+  /** blocks this provider is being asked for now */
+  serving: Set<string>
+  consecutiveFailures: number
+  dropped: boolean
+  /** block key → time it answered NOT_FOUND */
+  missing: Map<string, number>
+}
+
+const NOT_FOUND_RETRY_MS = 1500
+const DISCOVERY_CONCURRENCY = 6
+
+/**
+ * Fetch a set of blocks from many providers at once. Pieces go rarest-first to the provider
+ * expected to deliver soonest; each provider has a bounded number of requests in flight;
+ * timeouts and failures re-queue the block; a provider that serves bytes that fail their
+ * hash is dropped at once; when only in-flight blocks remain, idle providers duplicate the
+ * oldest request (endgame), so one slow peer cannot hold up the end.
+ */
+export async function fetchBlocks (env: FetchEnvironment, cids: CID[], options: FetchOptions = {}): Promise<FetchResult> {
+  const run = new BlockFetch(env, cids, options)
+  return run.run()
+}
+
+class BlockFetch {
+  private readonly env: FetchEnvironment
+  private readonly options: Required<Omit<FetchOptions, 'providers' | 'signal' | 'onProgress'>>
+  private readonly onProgress?: (p: FetchProgress) => void
+  private readonly all = new Map<string, CID>()
+  private readonly pending = new Map<string, CID>()
+  private readonly inFlight = new Map<string, { since: number, copies: number }>()
+  private readonly known = new Map<string, Set<string>>()
+  private readonly providers = new Map<string, Provider>()
+  private readonly controller = new AbortController()
+  private readonly result: FetchResult = { shards: 0, bytes: 0, servedBy: {}, droppedProviders: [], retries: 0 }
+  private readonly total: number
+  private lastProgress = Date.now()
+  private wake?: () => void
+  private discovering = 0
+
+  constructor (env: FetchEnvironment, cids: CID[], options: FetchOptions) {
+    this.env = env
+    this.options = {
+      requestTimeout: options.requestTimeout ?? 10_000,
+      perProviderConcurrency: options.perProviderConcurrency ?? 4,
+      maxProviders: options.maxProviders ?? 16,
+      stallTimeout: options.stallTimeout ?? 60_000
+    }
+    this.onProgress = options.onProgress
+    for (const cid of cids) {
+      this.all.set(cid.toString(), cid)
+      this.pending.set(cid.toString(), cid)
+    }
+    this.total = this.pending.size
+    for (const p of options.providers ?? []) this.addProvider(p)
+    if (options.signal != null) {
+      if (options.signal.aborted) this.controller.abort(options.signal.reason)
+      options.signal.addEventListener('abort', () => { this.controller.abort(options.signal?.reason) }, { once: true })
+    }
+  }
+
+  async run (): Promise<FetchResult> {
+    // blocks already held need no fetching
+    for (const [key, cid] of [...this.pending]) {
+      if (await this.env.store.has(cid)) this.pending.delete(key)
+    }
+    if (this.pending.size === 0) return this.result
+    void this.discover()
+    try {
+      while (this.pending.size > 0 || this.inFlight.size > 0) {
+        const signal = this.controller.signal
+        if (signal.aborted) throw new FetchFailedError('fetch aborted', { cause: signal.reason })
+        if (this.pending.size === 0 && this.inFlight.size === 0) break
+        this.schedule()
+        if (Date.now() - this.lastProgress > this.options.stallTimeout) {
+          throw new FetchFailedError(`no progress for ${this.options.stallTimeout} ms: ${this.pending.size + this.inFlight.size} of ${this.total} blocks missing, ${this.liveProviders().length} live providers`)
+        }
+        // rediscover when nobody can serve what is left
+        if (this.inFlight.size === 0 && this.discovering === 0 && this.liveProviders().length === 0) void this.discover()
+        await new Promise<void>(resolve => {
+          const t = setTimeout(resolve, 250)
+          this.wake = () => { clearTimeout(t); resolve() }
+        })
+      }
+      return this.result
+    } finally {
+      this.controller.abort()
+      for (const p of this.providers.values()) this.closeProvider(p)
+    }
+  }
+
+  private liveProviders (): Provider[] {
+    return [...this.providers.values()].filter(p => !p.dropped)
+  }
+
+  private addProvider (peer: PeerId): Provider | undefined {
+    const key = peer.toString()
+    if (peer.equals(this.env.self)) return undefined
+    let p = this.providers.get(key)
+    if (p == null) {
+      p = { peer, key, slots: [], slotBusy: [], busy: 0, serving: new Set(), consecutiveFailures: 0, dropped: false, missing: new Map() }
+      this.providers.set(key, p)
+      this.wake?.()
+    }
+    return p
+  }
+
+  /** Look up providers of every wanted block, a few lookups at a time. */
+  private async discover (): Promise<void> {
+    const queue = [...this.pending.values()]
+    const signal = this.controller.signal
+    const worker = async (): Promise<void> => {
+      for (let cid = queue.shift(); cid != null && !signal.aborted; cid = queue.shift()) {
+        const key = cid.toString()
+        if (!this.pending.has(key)) continue
+        try {
+          for await (const peer of this.env.findProviders(cid, signal)) {
+            if (this.addProvider(peer) == null) continue
+            let set = this.known.get(key)
+            if (set == null) { set = new Set(); this.known.set(key, set) }
+            set.add(peer.toString())
+          }
+        } catch (err) {
+          if (!signal.aborted) this.env.log('provider lookup for %s failed: %s', key, (err as Error).message)
+        }
+      }
+    }
+    this.discovering++
+    try {
+      await Promise.all(Array.from({ length: DISCOVERY_CONCURRENCY }, worker))
+    } finally {
+      this.discovering--
+      this.wake?.()
+    }
+  }
+
+  /** Hand out work to every provider with a free slot, best providers first. */
+  private schedule (): void {
+    const shardBytes = MAX_SIZES.shardResponse
+    const ranked = this.liveProviders()
+      .sort((a, b) => this.env.stats.expectedMs(a.key, shardBytes) - this.env.stats.expectedMs(b.key, shardBytes))
+      .slice(0, this.options.maxProviders)
+    for (const p of ranked) {
+      while (p.busy < this.options.perProviderConcurrency) {
+        const key = this.pick(p)
+        if (key == null) break
+        const cid = this.all.get(key)
+        if (cid == null) break
+        this.pending.delete(key)
+        const f = this.inFlight.get(key)
+        if (f == null) this.inFlight.set(key, { since: Date.now(), copies: 1 })
+        else f.copies++
+        p.busy++
+        void this.request(p, cid).finally(() => { p.busy--; this.wake?.() })
+      }
+    }
+  }
+
+  /** Rarest pending block this provider may have; in the endgame, the oldest in-flight one. */
+  private pick (p: Provider): string | undefined {
+    const now = Date.now()
+    let best: string | undefined
+    let bestScore = Infinity
+    for (const key of this.pending.keys()) {
+      const missingSince = p.missing.get(key)
+      if (missingSince != null && now - missingSince < NOT_FOUND_RETRY_MS) continue
+      const holders = this.known.get(key)
+      // blocks this peer is known to hold come first, then rarest first
+      const score = (holders?.has(p.key) === true ? 0 : 1_000_000) + (holders?.size ?? 0)
+      if (score < bestScore) { bestScore = score; best = key }
+    }
+    if (best != null) return best
+    // endgame: duplicate the oldest request that this provider is not already serving
+    let oldest: string | undefined
+    let since = Infinity
+    for (const [key, f] of this.inFlight) {
+      if (f.copies >= 2 || p.serving.has(key)) continue
+      const missingSince = p.missing.get(key)
+      if (missingSince != null && now - missingSince < NOT_FOUND_RETRY_MS) continue
+      if (f.since < since && now - f.since > 200) { since = f.since; oldest = key }
+    }
+    return oldest
+  }
+
+  /** A stream slot of `p`: reused across requests so a fetch opens few streams. */
+  private async slot (p: Provider, signal: AbortSignal): Promise<{ index: number, io: Framed }> {
+    let index = p.slotBusy.findIndex(b => !b)
+    if (index === -1) index = p.slotBusy.length
+    p.slotBusy[index] = true
+    const current = p.slots[index]
+    if (current != null && current.stream.status === 'open' && current.stream.writeStatus === 'writable') return { index, io: current }
+    try {
+      const io = framed(await this.env.openStream(p.peer, signal), MAX_SIZES.shardResponse)
+      p.slots[index] = io
+      return { index, io }
+    } catch (err) {
+      p.slotBusy[index] = false
+      throw err
+    }
+  }
+
+  private async request (p: Provider, cid: CID): Promise<void> {
+    const key = cid.toString()
+    p.serving.add(key)
+    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.options.requestTimeout)])
+    const started = Date.now()
+    let held: { index: number, io: Framed } | undefined
+    try {
+      held = await this.slot(p, signal)
+      const { io } = held
+      await io.write(encodeShardRequest({ cid: cid.bytes }), { signal })
+      const res = decodeShardResponse(await io.read({ signal }))
+      if (res.status === ShardResponse.Status.NOT_FOUND) {
+        p.missing.set(key, Date.now())
+        this.requeue(key, cid)
+        return
+      }
+      if (res.status !== ShardResponse.Status.OK) throw new Error(`provider answered ${res.status}: ${res.message}`)
+      try {
+        await verifyShard(cid, res.data)
+      } catch (err) {
+        if (err instanceof InvalidShardError) {
+          this.env.stats.recordBad(p.key)
+          this.drop(p, `served bytes that fail the hash of ${key}`)
+          this.requeue(key, cid)
+          return
+        }
+        throw err
+      }
+      this.env.stats.recordTransfer(p.key, res.data.length, Date.now() - started)
+      if (!this.inFlight.has(key) && !this.pending.has(key)) return // another copy won the race
+      await this.env.store.put(cid, res.data)
+      this.inFlight.delete(key)
+      this.pending.delete(key)
+      p.consecutiveFailures = 0
+      this.result.shards++
+      this.result.bytes += res.data.length
+      this.result.servedBy[p.key] = (this.result.servedBy[p.key] ?? 0) + 1
+      this.lastProgress = Date.now()
+      this.env.stored(cid)
+      this.onProgress?.({ shardsDone: this.result.shards, shardsTotal: this.total, bytes: this.result.bytes, providers: this.liveProviders().length })
+    } catch (err) {
+      // a stream in an unknown state cannot carry the next request
+      if (held != null) {
+        held.io.stream.abort(err as Error)
+        p.slots[held.index] = undefined
+      }
+      if (this.controller.signal.aborted) return
+      this.env.stats.recordFailure(p.key)
+      p.consecutiveFailures++
+      this.env.log('request %s from %s failed: %s', key, p.key, (err as Error).message)
+      if (p.consecutiveFailures >= 3) this.drop(p, `${p.consecutiveFailures} failures in a row`)
+      this.requeue(key, cid)
+    } finally {
+      if (held != null) p.slotBusy[held.index] = false
+      p.serving.delete(key)
+    }
+  }
+
+  private requeue (key: string, cid: CID): void {
+    const f = this.inFlight.get(key)
+    if (f == null) return
+    f.copies--
+    if (f.copies <= 0) {
+      this.inFlight.delete(key)
+      this.pending.set(key, cid)
+      this.result.retries++
+    }
+  }
+
+  private drop (p: Provider, why: string): void {
+    if (p.dropped) return
+    p.dropped = true
+    this.result.droppedProviders.push(p.key)
+    this.env.log('dropping provider %s: %s', p.key, why)
+    this.closeProvider(p)
+  }
+
+  /** Close a provider's streams: gracefully when idle, so its serving loop ends at once. */
+  private closeProvider (p: Provider): void {
+    p.slots.forEach((s, i) => {
+      if (s == null) return
+      if (p.slotBusy[i] === true) s.stream.abort(new Error('fetch finished'))
+      else s.stream.close().catch(() => { s.stream.abort(new Error('fetch finished')) })
+    })
+    p.slots = []
+  }
+}

@@ -1,0 +1,402 @@
+import { serviceDependencies } from '@libp2p/interface'
+import { TypedEventEmitter } from 'main-event'
+import type { Connection, PeerId, Stream, Startable, Logger, ComponentLogger, TypedEventTarget, Libp2pEvents, IdentifyResult } from '@libp2p/interface'
+import type { Registrar, ConnectionManager } from '@libp2p/interface-internal'
+import * as Y from 'yjs'
+import { PROTOCOL_STATE, stateTopic, StateSyncMessage, encodeStateSyncMessage, decodeStateSyncMessage, MAX_SIZES } from '../wire/index.js'
+import { applyRemoteUpdate, checkStateVector, encodeState, encodeStateVector, REMOTE_ORIGIN } from '../state/index.js'
+import { ProtocolViolationError, RateLimitedError } from './errors.js'
+import { framed } from './framing.js'
+import { PeerRateLimiter } from './rate-limit.js'
+import type { PubSubLike, PubSubMessage } from './pubsub.js'
+import { TopicValidatorResult } from './pubsub.js'
+
+/** Options of the `stateSync` service. */
+export interface StateSyncInit {
+  /**
+   * How long one state-vector exchange may take.
+   * @default 10000
+   */
+  syncTimeout?: number
+  /**
+   * Presence beacons are published this often (ms); a peer unseen for 3× this is gone.
+   * @default 5000
+   */
+  presenceInterval?: number
+  /**
+   * Local document changes are batched for this long before one gossip message goes out.
+   * @default 25
+   */
+  publishDelay?: number
+  /**
+   * Inbound sync streams each peer may open per second (burst 5).
+   * @default 1
+   */
+  syncRatePerPeer?: number
+  /**
+   * Service name of the gossipsub instance in `createLibp2p({ services })`.
+   * @default 'pubsub'
+   */
+  pubsubService?: string
+}
+
+/** Components the service needs from libp2p. */
+export interface StateSyncComponents {
+  peerId: PeerId
+  registrar: Registrar
+  connectionManager: ConnectionManager
+  events: TypedEventTarget<Libp2pEvents>
+  logger: ComponentLogger
+  [service: string]: unknown
+}
+
+/** Counters a node reports about state sync (everything that was refused is counted). */
+export interface StateSyncStats {
+  updatesApplied: number
+  updatesPublished: number
+  updatesRejected: number
+  syncsCompleted: number
+  syncsFailed: number
+  bytesIn: number
+  bytesOut: number
+}
+
+/** Events of the `stateSync` service. */
+export interface StateSyncEvents {
+  /** A remote update was applied to a session's document. */
+  'state:update': CustomEvent<{ session: string, from?: PeerId }>
+  /** A peer's presence beacon was seen (or first seen). */
+  'presence': CustomEvent<{ session: string, peer: string, lastSeen: number }>
+  /** A peer has not been seen for three presence intervals. */
+  'presence:gone': CustomEvent<{ session: string, peer: string }>
+  /** A state-vector exchange with a peer completed. */
+  'sync': CustomEvent<{ session: string, peer: PeerId }>
+}
+
+/** Keeps each joined session's Yjs document identical on every peer. */
+export interface StateSync extends TypedEventTarget<StateSyncEvents> {
+  /** Start replicating `doc` as session `session` (gossip plus catch-up on connect). */
+  join(session: string, doc: Y.Doc): void
+  /** Stop replicating a session. */
+  leave(session: string): void
+  /** Run a state-vector exchange with `peer` for every joined session now. */
+  syncWith(peer: PeerId): Promise<void>
+  /** Peers seen recently in a session, with their last-seen time (ms). */
+  presence(session: string): Map<string, number>
+  /** Counters since start. */
+  readonly stats: StateSyncStats
+}
+
+interface Replica {
+  doc: Y.Doc
+  presence: Map<string, number>
+  pending: Uint8Array[]
+  timer?: ReturnType<typeof setTimeout>
+  onUpdate(update: Uint8Array, origin: unknown): void
+}
+
+class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements StateSync, Startable {
+  readonly [Symbol.toStringTag] = '@murmur/state-sync'
+  readonly [serviceDependencies] = ['@libp2p/pubsub']
+  readonly stats: StateSyncStats = { updatesApplied: 0, updatesPublished: 0, updatesRejected: 0, syncsCompleted: 0, syncsFailed: 0, bytesIn: 0, bytesOut: 0 }
+  private readonly components: StateSyncComponents
+  private readonly replicas = new Map<string, Replica>()
+  private readonly syncTimeout: number
+  private readonly presenceInterval: number
+  private readonly publishDelay: number
+  private readonly limiter: PeerRateLimiter
+  private readonly pubsubService: string
+  private readonly log: Logger
+  private presenceTimer?: ReturnType<typeof setInterval>
+  private started = false
+
+  constructor (components: StateSyncComponents, init: StateSyncInit) {
+    super()
+    this.components = components
+    this.syncTimeout = init.syncTimeout ?? 10_000
+    this.presenceInterval = init.presenceInterval ?? 5_000
+    this.publishDelay = init.publishDelay ?? 25
+    this.limiter = new PeerRateLimiter({ perSecond: init.syncRatePerPeer ?? 1, burst: 5 })
+    this.pubsubService = init.pubsubService ?? 'pubsub'
+    this.log = components.logger.forComponent('murmur:state-sync')
+    this.onMessage = this.onMessage.bind(this)
+    this.onIdentify = this.onIdentify.bind(this)
+  }
+
+  private get pubsub (): PubSubLike {
+    const p = this.components[this.pubsubService] as PubSubLike | undefined
+    if (p == null) throw new Error(`stateSync needs a gossipsub service named "${this.pubsubService}"`)
+    return p
+  }
+
+  async start (): Promise<void> {
+    await this.components.registrar.handle(PROTOCOL_STATE, (stream, connection) => {
+      this.handleSync(stream, connection).catch(err => {
+        this.log('inbound sync from %p failed: %s', connection.remotePeer, (err as Error).message)
+      })
+    }, { maxInboundStreams: 32, maxOutboundStreams: 32 })
+    this.pubsub.addEventListener('message', this.onMessage)
+    this.components.events.addEventListener('peer:identify', this.onIdentify)
+    this.presenceTimer = setInterval(() => { this.beacon() }, this.presenceInterval)
+    this.started = true
+    for (const [session] of this.replicas) this.subscribe(session)
+  }
+
+  async stop (): Promise<void> {
+    this.started = false
+    clearInterval(this.presenceTimer)
+    this.pubsub.removeEventListener('message', this.onMessage)
+    this.components.events.removeEventListener('peer:identify', this.onIdentify)
+    // pubsub may already be stopped: detach from the documents without unsubscribing
+    for (const replica of this.replicas.values()) {
+      clearTimeout(replica.timer)
+      replica.doc.off('update', replica.onUpdate)
+    }
+    this.replicas.clear()
+    await this.components.registrar.unhandle(PROTOCOL_STATE)
+  }
+
+  join (session: string, doc: Y.Doc): void {
+    const topic = stateTopic(session) // validates the session id
+    if (this.replicas.has(session)) throw new Error(`session ${session} already joined`)
+    const replica: Replica = {
+      doc,
+      presence: new Map(),
+      pending: [],
+      onUpdate: (update, origin) => {
+        if (origin === REMOTE_ORIGIN) return
+        replica.pending.push(update)
+        replica.timer ??= setTimeout(() => { this.flush(session) }, this.publishDelay)
+      }
+    }
+    doc.on('update', replica.onUpdate)
+    this.replicas.set(session, replica)
+    if (this.started) this.subscribe(session)
+    void topic
+  }
+
+  leave (session: string): void {
+    const replica = this.replicas.get(session)
+    if (replica == null) return
+    this.flush(session)
+    replica.doc.off('update', replica.onUpdate)
+    this.replicas.delete(session)
+    const topic = stateTopic(session)
+    this.pubsub.topicValidators.delete(topic)
+    if (this.started) this.pubsub.unsubscribe(topic)
+  }
+
+  presence (session: string): Map<string, number> {
+    return new Map(this.replicas.get(session)?.presence ?? [])
+  }
+
+  async syncWith (peer: PeerId): Promise<void> {
+    for (const session of this.replicas.keys()) {
+      await this.syncSession(peer, session)
+    }
+  }
+
+  private subscribe (session: string): void {
+    const topic = stateTopic(session)
+    this.pubsub.topicValidators.set(topic, (_peer, msg) => this.validate(session, msg))
+    this.pubsub.subscribe(topic)
+    this.beacon(session)
+  }
+
+  /** Gossip validation: only signed, well-formed messages for this session propagate. */
+  private validate (session: string, msg: PubSubMessage): TopicValidatorResult {
+    if (msg.type !== 'signed') return TopicValidatorResult.Reject
+    try {
+      const m = decodeStateSyncMessage(msg.data)
+      if (m.session !== session) return TopicValidatorResult.Reject
+      if (m.type === StateSyncMessage.Type.UPDATE) return TopicValidatorResult.Accept
+      if (m.type === StateSyncMessage.Type.AWARENESS && m.payload.length <= 256) return TopicValidatorResult.Accept
+      return TopicValidatorResult.Reject
+    } catch {
+      this.stats.updatesRejected++
+      return TopicValidatorResult.Reject
+    }
+  }
+
+  private onMessage (evt: CustomEvent<PubSubMessage>): void {
+    const msg = evt.detail
+    if (msg.type !== 'signed' || msg.from == null) return
+    for (const [session, replica] of this.replicas) {
+      if (msg.topic !== stateTopic(session)) continue
+      let m: StateSyncMessage
+      try {
+        m = decodeStateSyncMessage(msg.data)
+      } catch {
+        this.stats.updatesRejected++
+        return
+      }
+      this.stats.bytesIn += msg.data.length
+      this.seen(session, replica, msg.from.toString())
+      if (m.type !== StateSyncMessage.Type.UPDATE) return
+      try {
+        applyRemoteUpdate(replica.doc, m.payload)
+        this.stats.updatesApplied++
+        this.safeDispatch('state:update', { session, from: msg.from })
+      } catch (err) {
+        this.stats.updatesRejected++
+        this.log('rejected update from %p: %s', msg.from, (err as Error).message)
+      }
+    }
+  }
+
+  private onIdentify (evt: CustomEvent<IdentifyResult>): void {
+    const { connection, protocols, peerId } = evt.detail
+    // the dialer starts the exchange so each pair runs it once per connection
+    if (connection.direction !== 'outbound' || connection.limits != null || !protocols.includes(PROTOCOL_STATE)) return
+    this.syncWith(peerId).catch(err => {
+      this.log('sync with %p failed: %s', peerId, (err as Error).message)
+    })
+  }
+
+  private flush (session: string): void {
+    const replica = this.replicas.get(session)
+    if (replica == null) return
+    clearTimeout(replica.timer)
+    replica.timer = undefined
+    if (replica.pending.length === 0) return
+    const updates = replica.pending.splice(0)
+    for (const bytes of this.chunkUpdates(session, updates)) {
+      this.stats.updatesPublished++
+      this.stats.bytesOut += bytes.length
+      this.pubsub.publish(stateTopic(session), bytes).catch(err => {
+        this.log('publish failed: %s', (err as Error).message)
+      })
+    }
+  }
+
+  /** Encode pending updates as few messages as the size limit allows. */
+  private chunkUpdates (session: string, updates: Uint8Array[]): Uint8Array[] {
+    const limit = MAX_SIZES.stateMessage - 1024
+    const out: Uint8Array[] = []
+    let batch: Uint8Array[] = []
+    let size = 0
+    const emit = (): void => {
+      if (batch.length === 0) return
+      const payload = bytes(batch.length === 1 ? batch[0] as Uint8Array : Y.mergeUpdates(batch))
+      out.push(encodeStateSyncMessage({ type: StateSyncMessage.Type.UPDATE, session, payload }))
+      batch = []
+      size = 0
+    }
+    for (const u of updates) {
+      if (u.length > limit) {
+        // too large to gossip: peers pick it up through the next state-vector exchange
+        this.log('update of %d bytes left to catch-up sync', u.length)
+        continue
+      }
+      if (size + u.length > limit) emit()
+      batch.push(u)
+      size += u.length
+    }
+    emit()
+    return out
+  }
+
+  private beacon (only?: string): void {
+    if (!this.started) return
+    const now = Date.now()
+    for (const [session, replica] of this.replicas) {
+      if (only != null && session !== only) continue
+      const payload = new TextEncoder().encode(String(now))
+      this.pubsub.publish(stateTopic(session), encodeStateSyncMessage({ type: StateSyncMessage.Type.AWARENESS, session, payload })).catch(() => {})
+      for (const [peer, last] of replica.presence) {
+        if (now - last > 3 * this.presenceInterval) {
+          replica.presence.delete(peer)
+          this.safeDispatch('presence:gone', { session, peer })
+        }
+      }
+    }
+  }
+
+  private seen (session: string, replica: Replica, peer: string): void {
+    const now = Date.now()
+    replica.presence.set(peer, now)
+    this.safeDispatch('presence', { session, peer, lastSeen: now })
+  }
+
+  /** Outbound exchange: send our vector, apply their diff, read their vector, send our diff. */
+  private async syncSession (peer: PeerId, session: string): Promise<void> {
+    const replica = this.replicas.get(session)
+    if (replica == null) return
+    const signal = AbortSignal.timeout(this.syncTimeout)
+    const stream = await this.components.connectionManager.openStream(peer, PROTOCOL_STATE, { signal })
+    try {
+      const io = framed(stream, MAX_SIZES.stateMessage)
+      await io.write(encodeStateSyncMessage({ type: StateSyncMessage.Type.STATE_VECTOR, session, payload: bytes(encodeStateVector(replica.doc)) }), { signal })
+      const diff = this.expect(await io.read({ signal }), session, StateSyncMessage.Type.UPDATE)
+      const theirVector = this.expect(await io.read({ signal }), session, StateSyncMessage.Type.STATE_VECTOR)
+      checkStateVector(theirVector)
+      applyRemoteUpdate(replica.doc, diff)
+      await io.write(encodeStateSyncMessage({ type: StateSyncMessage.Type.UPDATE, session, payload: bytes(encodeState(replica.doc, theirVector)) }), { signal })
+      await stream.close({ signal })
+      this.stats.syncsCompleted++
+      this.safeDispatch('sync', { session, peer })
+    } catch (err) {
+      this.stats.syncsFailed++
+      stream.abort(err as Error)
+      throw err
+    }
+  }
+
+  private async handleSync (stream: Stream, connection: Connection): Promise<void> {
+    const peer = connection.remotePeer
+    if (!this.limiter.take(peer.toString())) {
+      stream.abort(new RateLimitedError(`peer ${peer.toString()} opened too many sync streams`))
+      return
+    }
+    const signal = AbortSignal.timeout(this.syncTimeout)
+    try {
+      const io = framed(stream, MAX_SIZES.stateMessage)
+      const first = decodeStateSyncMessage(await io.read({ signal }))
+      const replica = this.replicas.get(first.session)
+      if (replica == null || first.type !== StateSyncMessage.Type.STATE_VECTOR) {
+        throw new ProtocolViolationError(`unexpected ${first.type} for session ${first.session}`)
+      }
+      checkStateVector(first.payload)
+      const session = first.session
+      await io.write(encodeStateSyncMessage({ type: StateSyncMessage.Type.UPDATE, session, payload: bytes(encodeState(replica.doc, first.payload)) }), { signal })
+      await io.write(encodeStateSyncMessage({ type: StateSyncMessage.Type.STATE_VECTOR, session, payload: bytes(encodeStateVector(replica.doc)) }), { signal })
+      const diff = this.expect(await io.read({ signal }), session, StateSyncMessage.Type.UPDATE)
+      applyRemoteUpdate(replica.doc, diff)
+      await stream.close({ signal })
+      this.stats.syncsCompleted++
+      this.safeDispatch('sync', { session, peer })
+    } catch (err) {
+      this.stats.syncsFailed++
+      this.stats.updatesRejected++
+      stream.abort(err as Error)
+      throw err
+    }
+  }
+
+  private expect (bytes: Uint8Array, session: string, type: StateSyncMessage.Type): Uint8Array {
+    const m = decodeStateSyncMessage(bytes)
+    if (m.session !== session || m.type !== type) {
+      throw new ProtocolViolationError(`expected ${type} for session ${session}, got ${m.type} for ${m.session}`)
+    }
+    this.stats.bytesIn += bytes.length
+    return m.payload
+  }
+
+  private safeDispatch<K extends keyof StateSyncEvents> (type: K, detail: StateSyncEvents[K]['detail']): void {
+    try {
+      this.safeDispatchEvent(type, { detail })
+    } catch (err) {
+      this.log.error('listener for %s threw: %s', type, (err as Error).message)
+    }
+  }
+}
+
+/** Yjs returns views typed over `ArrayBufferLike`; the wire codecs want `ArrayBuffer`-backed bytes. */
+function bytes (u: Uint8Array): Uint8Array<ArrayBuffer> {
+  return u.buffer instanceof ArrayBuffer ? u as Uint8Array<ArrayBuffer> : new Uint8Array(u)
+}
+
+/** The state-sync service factory, for `createLibp2p({ services: { stateSync: stateSync() } })`. */
+export function stateSync (init: StateSyncInit = {}): (components: StateSyncComponents) => StateSync {
+  return (components) => new DefaultStateSync(components, init)
+}

@@ -1,0 +1,327 @@
+import { TypedEventEmitter } from 'main-event'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { CID } from 'multiformats/cid'
+import type * as Y from 'yjs'
+import { createModelContent } from '../content/index.js'
+import { mergeModels, validateModel } from '../learn/index.js'
+import type { ModelSnapshot } from '../learn/index.js'
+import type { Dataset } from '../train/index.js'
+import {
+  createSessionDoc, getConfig, setConfig, upsertMember, touchMember, markMemberLeft, setHead, appendMetric, listHeads
+} from '../state/index.js'
+import type { AveragingRule, SessionConfig, ModelHead } from '../state/index.js'
+import type { VerifiedHead } from '../mesh/index.js'
+import { mulberry32 } from '../train/random.js'
+import type { MurmurNode, SessionTrainer, SessionEvents, RoundMetrics } from './types.js'
+
+/** Options of a `Session`. */
+export interface SessionInit {
+  node: MurmurNode
+  /** Session id: 1–64 characters of `[A-Za-z0-9._-]`. */
+  session: string
+  /** Builds this peer's trainer from the session's model config (read from the document). */
+  createTrainer(model: unknown): Promise<SessionTrainer>
+  /** Local training data; never leaves this peer. */
+  train: Dataset
+  /** Local held-out data for the accuracy this peer reports. */
+  test: Dataset
+  /** Write this config into the document when it has none (the session's creator does). */
+  config?: SessionConfig
+  /** Override the document's averaging rule for this peer (comparisons, robust peers). */
+  rule?: AveragingRule
+  /** tfjs backend in use, reported to the session. @default 'unknown' */
+  backend?: string
+  /** The session document; a fresh one by default. */
+  doc?: Y.Doc
+  /** Heads older than this are not merged (ms). @default 120000 */
+  staleAfter?: number
+  /** Per-round limit for fetching neighbours' models (ms). @default 30000 */
+  fetchTimeout?: number
+  /** Write a metrics line to the shared document every this many rounds. @default 1 */
+  metricsEvery?: number
+  /** Seed of this peer's neighbour choices. @default random */
+  seed?: number
+  /** Keep the blocks of this many of our own past versions (older ones are deleted). @default 2 */
+  keepVersions?: number
+  /** Only merge with peers we hold a direct connection to (the topology). @default true */
+  connectedOnly?: boolean
+}
+
+/**
+ * One peer's part in gossip learning: train E local steps, publish the new head, pull the
+ * newest heads of k live neighbours, validate, merge, repeat, with no global barrier. A peer
+ * that vanishes is simply not picked again.
+ */
+export class Session extends TypedEventEmitter<SessionEvents> {
+  readonly doc: Y.Doc
+  readonly id: string
+  private readonly init: SessionInit
+  private readonly node: MurmurNode
+  private trainer?: SessionTrainer
+  private config?: SessionConfig
+  private running = false
+  private loop?: Promise<void>
+  private round = 0
+  private version = 0
+  private parent?: CID
+  private readonly rng: () => number
+  private readonly mergedVersion = new Map<string, number>()
+  private readonly ownVersions: Array<{ manifest: CID, blocks: CID[] }> = []
+  private readonly known = new Set<string>()
+  private bytesSent = 0
+  private bytesReceived = 0
+  private lastHeadsSeen = new Map<string, number>()
+
+  constructor (init: SessionInit) {
+    super()
+    this.init = init
+    this.node = init.node
+    this.id = init.session
+    this.doc = init.doc ?? createSessionDoc()
+    this.rng = mulberry32(init.seed ?? Math.floor(Math.random() * 2 ** 31))
+    this.onHead = this.onHead.bind(this)
+    this.onGone = this.onGone.bind(this)
+  }
+
+  /** This peer's id. */
+  get peerId (): string {
+    return this.node.peerId.toString()
+  }
+
+  /** Rounds completed so far. */
+  get rounds (): number {
+    return this.round
+  }
+
+  /** Join the session: replicate its document, wait for its config, build the trainer. */
+  async join (options: { signal?: AbortSignal } = {}): Promise<void> {
+    this.node.services.state.join(this.id, this.doc)
+    this.node.services.heads.join(this.id)
+    this.node.services.heads.addEventListener('head', this.onHead)
+    this.node.services.state.addEventListener('presence:gone', this.onGone)
+    if (this.init.config != null && getConfig(this.doc) == null) setConfig(this.doc, this.init.config)
+    this.config = await this.waitForConfig(options.signal)
+    this.trainer = await this.init.createTrainer(this.config.model)
+    const now = Date.now()
+    upsertMember(this.doc, { peerId: this.peerId, role: 'trainer', backend: this.init.backend ?? 'unknown', samples: this.init.train.count, joinedAt: now, lastSeen: now })
+  }
+
+  /** Run rounds until `stop()` (or `maxRounds`); resolves when the loop ends. */
+  async run (options: { maxRounds?: number, signal?: AbortSignal } = {}): Promise<void> {
+    if (this.trainer == null) await this.join(options)
+    this.running = true
+    this.loop = (async () => {
+      while (this.running && !(options.signal?.aborted ?? false) && (options.maxRounds == null || this.round < options.maxRounds)) {
+        try {
+          await this.step()
+        } catch (err) {
+          this.safeDispatchEvent('error', { detail: err as Error })
+          await new Promise(resolve => setTimeout(resolve, 500))
+        }
+      }
+    })()
+    await this.loop
+  }
+
+  /** Stop after the current round and leave the session. */
+  async stop (): Promise<void> {
+    this.running = false
+    await this.loop?.catch(() => {})
+    markMemberLeft(this.doc, this.peerId, Date.now())
+    // let the departure reach the others before unsubscribing
+    await new Promise(resolve => setTimeout(resolve, 50))
+    this.node.services.heads.removeEventListener('head', this.onHead)
+    this.node.services.state.removeEventListener('presence:gone', this.onGone)
+    this.node.services.heads.leave(this.id)
+    this.node.services.state.leave(this.id)
+  }
+
+  /** The current local model. */
+  snapshot (): ModelSnapshot {
+    if (this.trainer == null) throw new Error('session not joined')
+    return this.trainer.getSnapshot()
+  }
+
+  /** One round: train, publish, fetch k neighbours, validate, merge, evaluate. */
+  async step (): Promise<RoundMetrics> {
+    const trainer = this.trainer
+    const config = this.config
+    if (trainer == null || config == null) throw new Error('session not joined: call join() first')
+    const localSteps = localStepsOf(config.model)
+    const t0 = Date.now()
+    // a connectivity-only peer holds no data: it merges and forwards models without training
+    const trained = this.init.train.count > 0 ? await trainer.trainSteps(this.init.train, localSteps) : { loss: Number.NaN, samples: 0 }
+    const trainMs = Date.now() - t0
+
+    const own = trainer.getSnapshot()
+    await this.publish(own, trained.loss)
+
+    const t1 = Date.now()
+    const chosen = this.pickNeighbours(config.fanOut)
+    const received = await this.fetchAll(chosen)
+    const fetchMs = Date.now() - t1
+
+    const t2 = Date.now()
+    const valid: Array<{ peer: string, snapshot: ModelSnapshot }> = []
+    let rejected = 0
+    for (const r of received) {
+      try {
+        validateModel(r.snapshot, own)
+        valid.push(r)
+      } catch {
+        rejected++
+      }
+    }
+    const rule = this.init.rule ?? config.averaging
+    if (valid.length > 0) {
+      const others = valid.length
+      const weights = [config.selfWeight, ...valid.map(() => (1 - config.selfWeight) / others)]
+      const merged = mergeModels([own, ...valid.map(v => v.snapshot)], { rule, weights })
+      trainer.setSnapshot(merged)
+      for (const v of valid) this.mergedVersion.set(v.peer, this.lastHeadsSeen.get(v.peer) ?? 0)
+      this.safeDispatchEvent('merged', { detail: { round: this.round + 1, peers: valid.map(v => v.peer), rule } })
+    }
+    const mergeMs = Date.now() - t2
+
+    const evaluation = await trainer.evaluate(this.init.test)
+    this.round++
+    const metrics: RoundMetrics = {
+      round: this.round,
+      loss: trained.loss,
+      accuracy: evaluation.accuracy,
+      evalLoss: evaluation.loss,
+      mergedWith: valid.map(v => v.peer),
+      rejected,
+      bytesSent: this.bytesSent,
+      bytesReceived: this.bytesReceived,
+      trainMs,
+      fetchMs,
+      mergeMs
+    }
+    touchMember(this.doc, this.peerId, Date.now())
+    if (this.round % (this.init.metricsEvery ?? 1) === 0) {
+      appendMetric(this.doc, { peerId: this.peerId, round: this.round, loss: trained.loss, accuracy: evaluation.accuracy, bytesSent: this.bytesSent, bytesReceived: this.bytesReceived, timestamp: Date.now() })
+    }
+    this.safeDispatchEvent('round', { detail: metrics })
+    this.safeDispatchEvent('metrics', { detail: metrics })
+    return metrics
+  }
+
+  private async publish (snapshot: ModelSnapshot, loss: number): Promise<void> {
+    const config = this.config as SessionConfig
+    this.version++
+    const content = await createModelContent(snapshot, {
+      encoding: config.encoding,
+      architecture: JSON.stringify(config.model),
+      modelId: this.id,
+      version: this.version,
+      parent: this.parent,
+      samples: this.init.train.count,
+      author: this.peerId,
+      createdAt: Date.now()
+    })
+    await this.node.services.shards.publish(content)
+    this.parent = content.manifestCid
+    this.ownVersions.push({ manifest: content.manifestCid, blocks: [content.manifestCid, ...content.shards.map(s => s.cid)] })
+    await this.prune()
+    const head: ModelHead = { peerId: this.peerId, manifest: content.manifestCid.toString(), version: this.version, samples: this.init.train.count, encoding: config.encoding, timestamp: Date.now() }
+    setHead(this.doc, head)
+    await this.node.services.heads.announce(this.id, {
+      manifest: content.manifestCid.bytes,
+      version: this.version,
+      samples: this.init.train.count,
+      encoding: content.manifest.encoding,
+      timestamp: head.timestamp,
+      loss,
+      accuracy: Number.NaN
+    }).catch(() => {})
+  }
+
+  /** Delete blocks of our own old versions that no kept version still uses. */
+  private async prune (): Promise<void> {
+    const keep = this.init.keepVersions ?? 2
+    if (this.ownVersions.length <= keep) return
+    const old = this.ownVersions.splice(0, this.ownVersions.length - keep)
+    const inUse = new Set(this.ownVersions.flatMap(v => v.blocks.map(c => c.toString())))
+    for (const v of old) {
+      for (const cid of v.blocks) {
+        if (!inUse.has(cid.toString())) await this.node.services.shards.store.delete(cid).catch(() => {})
+      }
+    }
+  }
+
+  /** Live candidate heads: gossip and the document, newest version per peer. */
+  private candidates (): Array<{ peer: string, manifest: CID, version: number }> {
+    const now = Date.now()
+    const staleAfter = this.init.staleAfter ?? 120_000
+    const best = new Map<string, { peer: string, manifest: CID, version: number, timestamp: number }>()
+    for (const h of listHeads(this.doc)) {
+      try {
+        best.set(h.peerId, { peer: h.peerId, manifest: CID.parse(h.manifest), version: h.version, timestamp: h.timestamp })
+      } catch { /* malformed CID in the document: skip */ }
+    }
+    for (const h of this.node.services.heads.heads(this.id).values()) {
+      const cur = best.get(h.peer)
+      if (cur == null || h.version > cur.version) best.set(h.peer, { peer: h.peer, manifest: h.manifest, version: h.version, timestamp: h.timestamp })
+    }
+    const connected = new Set(this.node.getConnections().filter(c => c.limits == null).map(c => c.remotePeer.toString()))
+    const out = []
+    for (const c of best.values()) {
+      if (c.peer === this.peerId || now - c.timestamp > staleAfter) continue
+      if ((this.init.connectedOnly ?? true) && !connected.has(c.peer)) continue
+      out.push(c)
+    }
+    return out
+  }
+
+  /** Up to k neighbours, preferring heads we have not merged yet; random among equals. */
+  private pickNeighbours (k: number): Array<{ peer: string, manifest: CID, version: number }> {
+    const all = this.candidates().map(c => ({ c, fresh: (this.mergedVersion.get(c.peer) ?? -1) < c.version ? 0 : 1, r: this.rng() }))
+    all.sort((a, b) => a.fresh - b.fresh || a.r - b.r)
+    const chosen = all.slice(0, k).map(x => x.c)
+    for (const c of chosen) this.lastHeadsSeen.set(c.peer, c.version)
+    return chosen
+  }
+
+  private async fetchAll (chosen: Array<{ peer: string, manifest: CID }>): Promise<Array<{ peer: string, snapshot: ModelSnapshot }>> {
+    const signal = AbortSignal.timeout(this.init.fetchTimeout ?? 30_000)
+    const settled = await Promise.allSettled(chosen.map(async c => {
+      const { snapshot, result } = await this.node.services.shards.fetchModel(c.manifest, {
+        providers: [peerIdFromString(c.peer)],
+        signal,
+        stallTimeout: this.init.fetchTimeout ?? 30_000
+      })
+      this.bytesReceived += result.bytes
+      return { peer: c.peer, snapshot }
+    }))
+    this.bytesSent = this.node.services.shards.stats.bytesServed
+    return settled.flatMap(s => s.status === 'fulfilled' ? [s.value] : [])
+  }
+
+  private onHead (evt: CustomEvent<VerifiedHead>): void {
+    const peer = evt.detail.peer
+    if (!this.known.has(peer)) {
+      this.known.add(peer)
+      this.safeDispatchEvent('peer:join', { detail: { peerId: peer } })
+    }
+  }
+
+  private onGone (evt: CustomEvent<{ session: string, peer: string }>): void {
+    if (evt.detail.session !== this.id || !this.known.delete(evt.detail.peer)) return
+    this.safeDispatchEvent('peer:leave', { detail: { peerId: evt.detail.peer } })
+  }
+
+  private async waitForConfig (signal?: AbortSignal): Promise<SessionConfig> {
+    for (;;) {
+      const config = getConfig(this.doc)
+      if (config != null) return config
+      if (signal?.aborted === true) throw new Error(`no config for session ${this.id} arrived`)
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+  }
+}
+
+function localStepsOf (model: unknown): number {
+  const steps = (model as { localSteps?: unknown } | null)?.localSteps
+  return typeof steps === 'number' && steps >= 1 ? Math.floor(steps) : 1
+}

@@ -1,0 +1,82 @@
+/**
+ * Gradient kernels some tfjs backends lack. tfjs-backend-wasm 4.22 has no
+ * Conv2DBackpropFilter, so a CNN cannot train on WASM, the backend GPU-less browsers and
+ * every Node peer measure fastest. The filter gradient below is the cpu backend's
+ * algorithm over the backend's own buffers, registered only where the kernel is missing.
+ */
+import * as tf from '@tensorflow/tfjs'
+import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs'
+
+/** What the kernel needs of a backend: both are part of tfjs's KernelBackend contract. */
+interface BufferBackend {
+  readSync: (dataId: TensorInfo['dataId']) => unknown
+  write: (values: Float32Array, shape: number[], dtype: 'float32') => TensorInfo['dataId']
+}
+
+type Pad = Parameters<typeof tf.backend_util.computeConv2DInfo>[4]
+
+function conv2DBackpropFilter ({ inputs, backend, attrs }: Parameters<KernelConfig['kernelFunc']>[0]): TensorInfo {
+  const b = backend as BufferBackend
+  const x = inputs.x as TensorInfo
+  const dy = inputs.dy as TensorInfo
+  const a = attrs as { strides: number | [number, number], pad: Pad, dataFormat: 'NHWC' | 'NCHW', dimRoundingMode?: 'floor' | 'round' | 'ceil', filterShape: [number, number, number, number] }
+  const format = tf.backend_util.convertConv2DDataFormat(a.dataFormat)
+  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], a.filterShape, a.strides, 1, a.pad, a.dimRoundingMode, false, format)
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, strideHeight, strideWidth, filterHeight, filterWidth } = info
+  const top = info.padInfo.top
+  const left = info.padInfo.left
+  const xs = b.readSync(x.dataId) as Float32Array
+  const dys = b.readSync(dy.dataId) as Float32Array
+  const last = format === 'channelsLast'
+  // Strides of x and dy in [batch, row, col, channel] order, whatever the layout in memory.
+  const xStride = last
+    ? [inHeight * inWidth * inChannels, inWidth * inChannels, inChannels, 1]
+    : [inChannels * inHeight * inWidth, inWidth, 1, inHeight * inWidth]
+  const dyStride = last
+    ? [outHeight * outWidth * outChannels, outWidth * outChannels, outChannels, 1]
+    : [outChannels * outHeight * outWidth, outWidth, 1, outHeight * outWidth]
+  const [xb, xr, xc, xd] = xStride as [number, number, number, number]
+  const [yb, yr, yc, yd] = dyStride as [number, number, number, number]
+  const dW = new Float32Array(filterHeight * filterWidth * inChannels * outChannels)
+  const acc = new Float64Array(inChannels * outChannels)
+  for (let wR = 0; wR < filterHeight; wR++) {
+    const yRMin = Math.max(0, Math.ceil((top - wR) / strideHeight))
+    const yRMax = Math.min(outHeight, (inHeight + top - wR) / strideHeight)
+    for (let wC = 0; wC < filterWidth; wC++) {
+      const yCMin = Math.max(0, Math.ceil((left - wC) / strideWidth))
+      const yCMax = Math.min(outWidth, (inWidth + left - wC) / strideWidth)
+      acc.fill(0)
+      for (let n = 0; n < batchSize; n++) {
+        for (let yR = yRMin; yR < yRMax; yR++) {
+          const xRow = n * xb + (wR + yR * strideHeight - top) * xr
+          const yRow = n * yb + yR * yr
+          for (let yC = yCMin; yC < yCMax; yC++) {
+            const xBase = xRow + (wC + yC * strideWidth - left) * xc
+            const yBase = yRow + yC * yc
+            for (let d1 = 0; d1 < inChannels; d1++) {
+              const xv = xs[xBase + d1 * xd] as number
+              if (xv === 0) continue
+              const row = d1 * outChannels
+              for (let d2 = 0; d2 < outChannels; d2++) acc[row + d2] = (acc[row + d2] as number) + xv * (dys[yBase + d2 * yd] as number)
+            }
+          }
+        }
+      }
+      dW.set(acc, (wR * filterWidth + wC) * inChannels * outChannels)
+    }
+  }
+  const shape = [filterHeight, filterWidth, inChannels, outChannels]
+  return { dataId: b.write(dW, shape, 'float32'), shape, dtype: 'float32' }
+}
+
+/** Backends known to lack gradient kernels that Murmur's presets need. */
+const PATCHED_BACKENDS = ['wasm']
+
+/** Register the missing gradient kernels; idempotent, and a no-op where a backend has its own. */
+export function registerTrainingKernels (): void {
+  for (const backendName of PATCHED_BACKENDS) {
+    if (tf.getKernel('Conv2DBackpropFilter', backendName) == null) {
+      tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName, kernelFunc: conv2DBackpropFilter as KernelConfig['kernelFunc'] })
+    }
+  }
+}
