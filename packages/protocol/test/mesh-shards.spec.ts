@@ -57,7 +57,7 @@ describe('shard exchange over a real libp2p mesh', () => {
     nodes = await Promise.all(Array.from({ length: 22 }, async () => createMemoryNode()))
     await connectSparse(nodes, 3)
     // the DHT learns its neighbours through identify; publish once every routing table has some
-    await waitFor(() => nodes.every(n => n.services.dht.routingTable.size >= 3), 15_000)
+    await waitFor(() => nodes.every(n => (n.services.dht as unknown as { routingTable: { size: number } }).routingTable.size >= 3), 15_000)
     const snapshot = model(10)
     const content = await createModelContent(snapshot, { architecture: '{}', modelId: 'test' })
     const seeder = nodes[0] as MeshNode

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest'
 import fc from 'fast-check'
-import * as Y from 'yjs'
+import type * as Y from 'yjs'
 import {
   createSessionDoc, setConfig, getConfig, upsertMember, listMembers, setHead, getHead, listHeads, appendMetric,
   listMetrics, encodeState, encodeStateVector, applyRemoteUpdate, sameState, roots, touchMember, markMemberLeft,

@@ -56,5 +56,5 @@ export async function waitFor (check: () => boolean | Promise<boolean>, ms: numb
 
 /** Stop every node, ignoring ones already stopped. */
 export async function stopAll (nodes: MeshNode[]): Promise<void> {
-  await Promise.all(nodes.map(async n => { try { await n.stop() } catch {} }))
+  await Promise.all(nodes.map(async n => { try { await n.stop() } catch { /* already stopped */ } }))
 }
