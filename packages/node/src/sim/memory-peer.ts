@@ -1,13 +1,12 @@
 import { createLibp2p } from 'libp2p'
-import type { Libp2p } from '@libp2p/interface'
 import { memory } from '@libp2p/memory'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { murmurServices, MemoryShardStore } from '@murmur/protocol'
-import type { MurmurServicesInit } from '@murmur/protocol'
+import type { MurmurServicesInit, MurmurNode } from '@murmur/protocol'
 
 /** A Murmur peer over the in-process memory transport. */
-export type MemoryPeer = Libp2p<ReturnType<typeof murmurServices>>
+export type MemoryPeer = MurmurNode
 
 let counter = 0
 

@@ -176,7 +176,7 @@ async function gossip (options: SimulationOptions, rule: AveragingRule, model: M
     return rounds
   } finally {
     await Promise.all([...alive].map(async i => sessions[i]?.stop().catch(() => {})))
-    await Promise.all(peers.map(async p => p.stop().catch(() => {})))
+    await Promise.all(peers.map(async p => { await p.stop() }))
   }
 }
 
