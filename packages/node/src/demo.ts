@@ -65,7 +65,7 @@ export async function runDemo (options: DemoOptions = {}): Promise<void> {
     // agents find each other through the relay (DHT + gossip); let them connect directly
     await Promise.all(agents.map(async a => Promise.all(agents.filter(b => b !== a).map(async b => a.dial(b.getMultiaddrs()).catch(() => {})))))
     await Promise.all(sessions.map(async s => s.join({ signal: AbortSignal.timeout(30_000) })))
-    print(`\nround  ${sessions.map((_, i) => `agent ${i}`.padEnd(16)).join('')}`)
+    print(`\nround  ${sessions.map((_, i) => `agent ${i}`.padEnd(20)).join('')}`)
     const latest: Array<RoundMetrics | undefined> = sessions.map(() => undefined)
     let printed = 0
     sessions.forEach((s, i) => s.addEventListener('round', (evt) => {
@@ -73,7 +73,7 @@ export async function runDemo (options: DemoOptions = {}): Promise<void> {
       const done = Math.min(...latest.map(m => m?.round ?? 0))
       if (done > printed) {
         printed = done
-        print(`${String(done).padStart(5)}  ${latest.map(m => `${((m?.accuracy ?? 0) * 100).toFixed(1).padStart(5)} % (${m?.mergedWith.length ?? 0} merged)`.padEnd(16)).join('')}`)
+        print(`${String(done).padStart(5)}  ${latest.map(m => `${((m?.accuracy ?? 0) * 100).toFixed(1).padStart(5)} % (${m?.mergedWith.length ?? 0} merged)`.padEnd(20)).join('')}`)
       }
     }))
     await Promise.all(sessions.map(async s => s.run({ maxRounds: rounds > 0 ? rounds : undefined, signal: options.signal })))

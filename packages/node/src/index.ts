@@ -1,1 +1,29 @@
-export {}
+/**
+ * @murmur/node: Murmur's Node.js binding (libp2p with TCP, WebSockets, WebRTC and circuit
+ * relay, a file-backed datastore) and what the `murmur` CLI runs.
+ */
+export { createNodePeer, MURMUR_DHT_PROTOCOL, MURMUR_USER_AGENT } from './peer.js'
+export type { NodePeer, NodePeerOptions, NodePeerServices, RelayServerLimits } from './peer.js'
+export { directUpgrade, isRelayed } from './direct-upgrade.js'
+export type { DirectUpgrade, DirectUpgradeInit, DirectUpgradeComponents, DirectUpgradeRecord } from './direct-upgrade.js'
+export { dialBootstrap, parseMultiaddr, BOOTSTRAP_TAG } from './bootstrap.js'
+export type { BootstrapDialOptions } from './bootstrap.js'
+export { loadOrCreateIdentity, IDENTITY_FILE } from './identity.js'
+export { runAgent, sessionTopics } from './agent.js'
+export type { Agent, AgentOptions, AgentEvent, ConnectReport } from './agent.js'
+export { runRelay, relayListenAddrs } from './relay.js'
+export type { Relay, RelayOptions, RelayEvent } from './relay.js'
+export { peerStatus, formatStatus } from './status.js'
+export type { PeerStatus, PeerStatusOptions } from './status.js'
+export { transportOf, summarizeConnection } from './connection-info.js'
+export type { TransportName, ConnectionSummary } from './connection-info.js'
+export * from './errors.js'
+export * from './data/index.js'
+export { simulate, partitionData } from './sim/simulate.js'
+export type { SimulationOptions, SimulationResult, RoundSummary, PartitionSpec, Disruption } from './sim/simulate.js'
+export { buildTopology, parseTopology, neighbours, isConnected, byDegree } from './sim/topology.js'
+export type { TopologySpec, Edges } from './sim/topology.js'
+export { createMemoryPeer } from './sim/memory-peer.js'
+export type { MemoryPeer } from './sim/memory-peer.js'
+export { runDemo } from './demo.js'
+export type { DemoOptions } from './demo.js'
