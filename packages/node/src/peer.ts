@@ -1,0 +1,312 @@
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { autoNAT } from '@libp2p/autonat'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
+import { dcutr } from '@libp2p/dcutr'
+import { gossipsub } from '@libp2p/gossipsub'
+import type { GossipSub } from '@libp2p/gossipsub'
+import { identify, identifyPush } from '@libp2p/identify'
+import type { Identify, IdentifyPush } from '@libp2p/identify'
+import type { Libp2p, PrivateKey, ServiceMap } from '@libp2p/interface'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import type { KadDHT } from '@libp2p/kad-dht'
+import { memory } from '@libp2p/memory'
+import { ping } from '@libp2p/ping'
+import type { Ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { webRTC, webRTCDirect } from '@libp2p/webrtc'
+import { webSockets } from '@libp2p/websockets'
+import { FsDatastore } from 'datastore-fs'
+import { createLibp2p } from 'libp2p'
+import type { Libp2pOptions, ServiceFactoryMap } from 'libp2p'
+import { dialBootstrap, parseMultiaddr } from './bootstrap.js'
+import { directUpgrade } from './direct-upgrade.js'
+import type { DirectUpgrade } from './direct-upgrade.js'
+import { AddressInUseError, BootstrapUnreachableError } from './errors.js'
+import { loadOrCreateIdentity } from './identity.js'
+
+/** Murmur runs its own Kademlia DHT, apart from the public IPFS one (same id as `@murmur/protocol`'s services). */
+export const MURMUR_DHT_PROTOCOL = '/murmur/kad/1.0.0'
+
+/** Version string peers see through identify. */
+export const MURMUR_USER_AGENT = 'murmur-node/0.1.0'
+
+/**
+ * How much a relay gives away. Circuit relay v2's own defaults (15 reservations) run out
+ * the moment a few dozen devices join one session; these are sized for one bootstrap
+ * relay serving a field deployment.
+ */
+export interface RelayServerLimits {
+  /**
+   * Peers that may hold a reservation (a `/p2p-circuit` address through this relay) at once.
+   * @default 128
+   */
+  maxReservations?: number
+  /**
+   * How long a reservation lasts unless the peer refreshes it; a vanished device frees
+   * its slot after this.
+   * @default 3_600_000 (1 hour; libp2p's default is 2 hours)
+   */
+  reservationTtl?: number
+  /**
+   * Longest life of one relayed connection. Relayed connections carry signalling only
+   * (DCUtR, WebRTC SDP, the first identify); data moves to direct connections.
+   * @default 120_000 (2 minutes, the circuit v2 default)
+   */
+  durationLimit?: number
+  /**
+   * Bytes one relayed connection may carry in each direction before the relay closes it.
+   * @default 131_072n (128 KiB, the circuit v2 default)
+   */
+  dataLimit?: bigint
+  /**
+   * Concurrent relay (HOP) streams this relay serves.
+   * @default 256
+   */
+  maxHopStreams?: number
+}
+
+/** Options of `createNodePeer`. */
+export interface NodePeerOptions<S extends ServiceMap = Record<never, never>> {
+  /**
+   * Directory for state that survives restarts: the Ed25519 identity in
+   * `<dataDir>/identity.key` (mode 0600, created on first run) and a file-backed
+   * datastore in `<dataDir>/datastore` (peer store, DHT records).
+   * @default undefined (a fresh identity and an in-memory datastore on every start)
+   */
+  dataDir?: string
+  /**
+   * Multiaddrs to listen on.
+   * @default TCP and WebSockets on 0.0.0.0 with random ports, plus `/p2p-circuit` and
+   * `/webrtc` for a peer that is not a relay, or `/udp/0/webrtc-direct` for a relay;
+   * with `transports: 'memory'`, a random `/memory/...` address only (circuit relay over
+   * the memory transport crashes libp2p 3.3's address manager)
+   */
+  listen?: string[]
+  /**
+   * Multiaddrs to announce instead of the ones transports report (e.g. a relay's public
+   * address behind port forwarding).
+   * @default undefined (announce what the transports listen on)
+   */
+  announce?: string[]
+  /**
+   * Peers dialled at start (normally one or more `murmur relay` addresses with
+   * `/p2p/<id>`), retried with exponential backoff and redialled after a drop.
+   * @default []
+   */
+  bootstrap?: string[]
+  /**
+   * When set, wait this many ms for the first bootstrap peer to answer and throw
+   * `BootstrapUnreachableError` (after stopping the node) when none did.
+   * @default undefined (dial in the background, do not wait)
+   */
+  bootstrapTimeout?: number
+  /**
+   * STUN/TURN servers for WebRTC and WebRTC-Direct; peers behind NAT need a STUN server
+   * to find their public address.
+   * @default [] (host candidates only: works on one LAN)
+   */
+  iceServers?: RTCIceServer[]
+  /**
+   * Act as a circuit relay v2 server. `true` uses the limits documented on
+   * `RelayServerLimits`.
+   * @default false
+   */
+  relayServer?: boolean | RelayServerLimits
+  /**
+   * `server` answers DHT queries (relays, reachable agents); `client` only asks; `auto`
+   * starts as a client and becomes a server once AutoNAT confirms a public address.
+   * @default 'server' for a relay, 'auto' otherwise
+   */
+  dhtMode?: 'server' | 'client' | 'auto'
+  /**
+   * Extra libp2p services (e.g. Murmur's `shardExchange`, `stateSync`), merged over the
+   * defaults: a key that is also a default service replaces it.
+   * @default {}
+   */
+  services?: ServiceFactoryMap<S>
+  /**
+   * `default`: TCP, WebSockets, WebRTC, WebRTC-Direct and circuit relay. `memory`: the
+   * in-process memory transport and circuit relay, for tests with many peers.
+   * @default 'default'
+   */
+  transports?: 'default' | 'memory'
+  /**
+   * Connections kept before libp2p prunes the least useful. An agent gossips with a few
+   * neighbours plus DHT traffic; a relay holds one connection per reservation.
+   * @default 512 for a relay, 128 otherwise
+   */
+  maxConnections?: number
+  /**
+   * Move relayed connections to direct ones over addresses DCUtR will not try (private
+   * and loopback: peers on one LAN or host). See `directUpgrade`.
+   * @default true
+   */
+  directUpgrade?: boolean
+  /** Use this key instead of one from `dataDir` or a fresh one. */
+  privateKey?: PrivateKey
+}
+
+/** The services every Node peer runs; `node.services.dht`, `node.services.pubsub`, ... */
+export interface NodePeerServices {
+  [key: string]: unknown
+  identify: Identify
+  identifyPush: IdentifyPush
+  ping: Ping
+  autoNAT: unknown
+  dcutr: unknown
+  dht: KadDHT
+  pubsub: GossipSub
+  /** Absent when `directUpgrade: false`. */
+  directUpgrade?: DirectUpgrade
+  /** Present only when `relayServer` is set. */
+  relay?: CircuitRelayService
+}
+
+/** A started Node peer with Murmur's default services and any extra ones. */
+export type NodePeer<S extends ServiceMap = Record<never, never>> = Libp2p<NodePeerServices & S>
+
+/** Create and start a libp2p node for Node.js configured for Murmur (see `NodePeerOptions`). */
+export async function createNodePeer<S extends ServiceMap = Record<never, never>> (options: NodePeerOptions<S> = {}): Promise<NodePeer<S>> {
+  const isRelay = options.relayServer != null && options.relayServer !== false
+  const kind = options.transports ?? 'default'
+  for (const addr of [...(options.listen ?? []), ...(options.announce ?? []), ...(options.bootstrap ?? [])]) parseMultiaddr(addr)
+  const bootstrap = (options.bootstrap ?? []).map(a => parseMultiaddr(a, 'bootstrap address'))
+
+  const privateKey = options.privateKey ?? (options.dataDir != null ? await loadOrCreateIdentity(options.dataDir) : undefined)
+  let datastore: FsDatastore | undefined
+  if (options.dataDir != null) {
+    datastore = new FsDatastore(join(options.dataDir, 'datastore'), { createIfMissing: true })
+    await datastore.open()
+  }
+
+  const rtcConfiguration: RTCConfiguration = { iceServers: options.iceServers ?? [] }
+  const transports: NonNullable<Libp2pOptions['transports']> = kind === 'memory'
+    ? [memory(), circuitRelayTransport()]
+    : [tcp(), webSockets(), webRTC({ rtcConfiguration }), webRTCDirect({ rtcConfiguration }), circuitRelayTransport()]
+
+  const mode = options.dhtMode ?? (isRelay ? 'server' : 'auto')
+  const defaults = {
+    identify: identify(),
+    identifyPush: identifyPush(),
+    ping: ping(),
+    autoNAT: autoNAT(),
+    dcutr: dcutr(),
+    dht: kadDHT({
+      protocol: MURMUR_DHT_PROTOCOL,
+      // undefined lets kad-dht switch to server when it sees a public address
+      clientMode: mode === 'auto' ? undefined : mode === 'client',
+      // Murmur meshes live on LANs and in namespaces as often as on the internet
+      peerInfoMapper: passthroughMapper
+    }),
+    pubsub: gossipsub({
+      globalSignaturePolicy: 'StrictSign',
+      allowPublishToZeroTopicPeers: true,
+      emitSelf: false
+    }),
+    ...(options.directUpgrade === false ? {} : { directUpgrade: directUpgrade() }),
+    ...(isRelay ? { relay: relayService(options.relayServer === true ? {} : options.relayServer as RelayServerLimits) } : {})
+  }
+
+  let node: NodePeer<S>
+  try {
+    node = await createLibp2p({
+      privateKey,
+      datastore,
+      nodeInfo: { userAgent: MURMUR_USER_AGENT },
+      addresses: {
+        listen: options.listen ?? defaultListen(kind, isRelay),
+        ...(options.announce != null ? { announce: options.announce } : {})
+      },
+      transports,
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      // Node's default gater already allows private addresses; say so explicitly because
+      // Murmur runs on LANs, loopback and test namespaces (10.x, 192.168.x)
+      connectionGater: { denyDialMultiaddr: () => false },
+      connectionManager: {
+        maxConnections: options.maxConnections ?? (isRelay ? 512 : 128),
+        // devices behind one NAT share an address: 5/s (the default) would turn a camp away
+        ...(isRelay ? { inboundConnectionThreshold: 50, maxIncomingPendingConnections: 64 } : {})
+      },
+      services: { ...defaults, ...options.services } as unknown as ServiceFactoryMap<NodePeerServices & S>
+    })
+  } catch (err) {
+    await datastore?.close()
+    throw translateListenError(err)
+  }
+  if (datastore != null) {
+    const store = datastore
+    node.addEventListener('stop', () => { void store.close() }, { once: true })
+  }
+
+  if (bootstrap.length > 0) {
+    const first = dialBootstrap(node, bootstrap)
+    if (options.bootstrapTimeout == null) {
+      first.catch(() => {})
+    } else {
+      try {
+        await withTimeout(first, options.bootstrapTimeout, bootstrap.map(String))
+      } catch (err) {
+        await node.stop()
+        throw err
+      }
+    }
+  }
+  return node
+}
+
+function relayService (limits: RelayServerLimits): ReturnType<typeof circuitRelayServer> {
+  const hop = limits.maxHopStreams ?? 256
+  return circuitRelayServer({
+    maxInboundHopStreams: hop,
+    maxOutboundHopStreams: hop,
+    reservations: {
+      maxReservations: limits.maxReservations ?? 128,
+      reservationTtl: limits.reservationTtl ?? 3_600_000,
+      applyDefaultLimit: true,
+      defaultDurationLimit: limits.durationLimit ?? 120_000,
+      defaultDataLimit: limits.dataLimit ?? 131_072n
+    }
+  })
+}
+
+function defaultListen (kind: 'default' | 'memory', isRelay: boolean): string[] {
+  // no /p2p-circuit over memory: libp2p 3.3's address manager throws on a relayed
+  // /memory address (it expects IP or DNS), crashing the process on reservation
+  if (kind === 'memory') return [`/memory/murmur-${randomBytes(8).toString('hex')}`]
+  const direct = ['/ip4/0.0.0.0/tcp/0', '/ip4/0.0.0.0/tcp/0/ws']
+  // a relay is the reachable peer others reserve on, so it needs no circuit address itself
+  return isRelay ? [...direct, '/ip4/0.0.0.0/udp/0/webrtc-direct'] : [...direct, '/p2p-circuit', '/webrtc']
+}
+
+async function withTimeout<T> (promise: Promise<T>, ms: number, addrs: string[]): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(new BootstrapUnreachableError(`no bootstrap peer answered within ${ms} ms (${addrs.join(', ')}); check the address and that the relay is running and reachable`))
+    }, ms)
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Turn the transports' "address in use" failure, buried in libp2p's wrapping, into one clear error. */
+function translateListenError (err: unknown): unknown {
+  for (let e: unknown = err, depth = 0; e != null && depth < 8; depth++) {
+    const text = e instanceof Error ? `${e.message} ${(e as NodeJS.ErrnoException).code ?? ''}` : String(e)
+    const match = /EADDRINUSE[^\d]*([\d.:[\]a-f]*:\d+)?/i.exec(text)
+    if (match != null) {
+      const where = match[1] != null ? ` (${match[1]})` : ''
+      return new AddressInUseError(`a listen address is already in use${where}: pick another port or stop the process holding it`, { cause: err })
+    }
+    e = e instanceof AggregateError ? e.errors[0] : (e as { cause?: unknown }).cause
+  }
+  return err
+}

@@ -1,0 +1,99 @@
+import type { Connection, PeerId } from '@libp2p/interface'
+import { summarizeConnection } from './connection-info.js'
+import type { ConnectionSummary } from './connection-info.js'
+import { createNodePeer } from './peer.js'
+import type { NodePeer, RelayServerLimits } from './peer.js'
+
+/** Options of `runRelay`. */
+export interface RelayOptions {
+  /**
+   * Listen addresses; when given they replace the ones built from host and ports.
+   * @default TCP, WebSockets and WebRTC-Direct on `host` at `tcpPort`, `wsPort`, `webrtcPort`
+   */
+  listen?: string[]
+  /** Addresses to announce instead of the listen addresses (public IP, DNS name). */
+  announce?: string[]
+  /** Keeps the relay's peer id (and so its bootstrap address) across restarts. */
+  dataDir?: string
+  /**
+   * Interface to listen on.
+   * @default '0.0.0.0'
+   */
+  host?: string
+  /** @default 0 (random) */
+  tcpPort?: number
+  /** @default 0 (random) */
+  wsPort?: number
+  /** UDP port of WebRTC-Direct (browsers dial it without a TLS certificate). @default 0 (random) */
+  webrtcPort?: number
+  /**
+   * Listen on WebRTC-Direct.
+   * @default true
+   */
+  webrtcDirect?: boolean
+  /** Other relays to join (a mesh of bootstrap relays shares one DHT). */
+  bootstrap?: string[]
+  /** Reservation and per-connection limits. */
+  limits?: RelayServerLimits
+  /** Receives connection and reservation events. */
+  onEvent?: (event: RelayEvent) => void
+}
+
+/** What a relay reports while it runs. */
+export type RelayEvent =
+  | { type: 'connect', connection: ConnectionSummary }
+  | { type: 'disconnect', peer: string }
+  /** The number of reservations held changed (checked every 2 s: circuit relay v2 emits no event for it). */
+  | { type: 'reservations', count: number, peers: string[] }
+
+/** A running relay. */
+export interface Relay {
+  node: NodePeer
+  /** Every address it can be dialled on, each ending in `/p2p/<peer id>`. */
+  addrs: string[]
+  stop(): Promise<void>
+}
+
+/** The listen addresses `murmur relay` uses when `--listen` is not given. */
+export function relayListenAddrs (options: Pick<RelayOptions, 'host' | 'tcpPort' | 'wsPort' | 'webrtcPort' | 'webrtcDirect'> = {}): string[] {
+  const host = options.host ?? '0.0.0.0'
+  const family = host.includes(':') ? 'ip6' : 'ip4'
+  const addrs = [`/${family}/${host}/tcp/${options.tcpPort ?? 0}`, `/${family}/${host}/tcp/${options.wsPort ?? 0}/ws`]
+  if (options.webrtcDirect !== false) addrs.push(`/${family}/${host}/udp/${options.webrtcPort ?? 0}/webrtc-direct`)
+  return addrs
+}
+
+/** Start a Murmur relay: bootstrap peer, circuit relay v2 server and DHT server. */
+export async function runRelay (options: RelayOptions = {}): Promise<Relay> {
+  const emit = options.onEvent ?? (() => {})
+  const node = await createNodePeer({
+    dataDir: options.dataDir,
+    listen: options.listen ?? relayListenAddrs(options),
+    announce: options.announce,
+    bootstrap: options.bootstrap,
+    relayServer: options.limits ?? true,
+    dhtMode: 'server'
+  })
+  const onOpen = (evt: CustomEvent<Connection>): void => { emit({ type: 'connect', connection: summarizeConnection(evt.detail) }) }
+  const onDisconnect = (evt: CustomEvent<PeerId>): void => { emit({ type: 'disconnect', peer: evt.detail.toString() }) }
+  let reservations = 0
+  const watch = setInterval(() => {
+    const held = node.services.relay?.reservations
+    if (held == null || held.size === reservations) return
+    reservations = held.size
+    emit({ type: 'reservations', count: held.size, peers: [...held.keys()].map(String) })
+  }, 2000)
+  watch.unref()
+  node.addEventListener('connection:open', onOpen)
+  node.addEventListener('peer:disconnect', onDisconnect)
+  return {
+    node,
+    addrs: node.getMultiaddrs().map(String),
+    stop: async () => {
+      node.removeEventListener('connection:open', onOpen)
+      node.removeEventListener('peer:disconnect', onDisconnect)
+      clearInterval(watch)
+      await node.stop()
+    }
+  }
+}
