@@ -37,7 +37,7 @@ function naiveVc (xs: Float32Array[], weights: number[] | undefined, epsilon: nu
 /** Float32 rounding of a few products and partial sums, relative to the magnitudes summed (subnormals round absolutely). */
 function tolerance (xs: Float32Array[], weights: number[] | undefined, j: number): number {
   const a = normalised(xs.length, weights)
-  return 16 * 2 ** -24 * xs.reduce((t, x, i) => t + a[i]! * Math.abs(x[j]!), 0) + (xs.length + 1) * 2 ** -148
+  return 16 * 2 ** -24 * xs.reduce((t, x, i) => t + a[i]! * Math.abs(x[j]!), 0) + (xs.length + 2) * 2 ** -146
 }
 function rng (seed: number): () => number {
   let s = seed >>> 0

@@ -51,29 +51,35 @@ function ring (n: number): Edges {
   return Array.from({ length: n }, (_, i) => [Math.min(i, (i + 1) % n), Math.max(i, (i + 1) % n)] as [number, number])
 }
 
-/** Random d-regular graph by repeated configuration-model pairing (retries until simple). */
+/**
+ * Random d-regular graph: pair random stubs that make a new, non-loop edge (Steger–Wormald
+ * style), restarting when the last stubs cannot be paired; retries until connected.
+ */
 function randomRegular (n: number, d: number, seed: number): Edges {
   if (d >= n || (n * d) % 2 !== 0) throw new RangeError(`no ${d}-regular graph on ${n} peers (need d < n and n·d even)`)
   const rng = mulberry32(seed)
-  for (let attempt = 0; attempt < 1000; attempt++) {
+  const pick = (k: number): number => Math.floor(rng() * k)
+  for (let attempt = 0; attempt < 500; attempt++) {
     const stubs: number[] = []
     for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) stubs.push(i)
-    for (let i = stubs.length - 1; i > 0; i--) {
-      const j = Math.floor(rng() * (i + 1))
-      const t = stubs[i] as number; stubs[i] = stubs[j] as number; stubs[j] = t
-    }
     const seen = new Set<string>()
     const edges: Edges = []
-    let ok = true
-    for (let i = 0; i < stubs.length; i += 2) {
-      const a = Math.min(stubs[i] as number, stubs[i + 1] as number)
-      const b = Math.max(stubs[i] as number, stubs[i + 1] as number)
-      const key = `${a}-${b}`
-      if (a === b || seen.has(key)) { ok = false; break }
-      seen.add(key)
-      edges.push([a, b])
+    while (stubs.length > 0) {
+      let paired = false
+      for (let t = 0; t < 200 && !paired; t++) {
+        const i = pick(stubs.length)
+        const j = pick(stubs.length)
+        const a = Math.min(stubs[i] as number, stubs[j] as number)
+        const b = Math.max(stubs[i] as number, stubs[j] as number)
+        if (i === j || a === b || seen.has(`${a}-${b}`)) continue
+        seen.add(`${a}-${b}`)
+        edges.push([a, b])
+        for (const k of [Math.max(i, j), Math.min(i, j)]) { stubs[k] = stubs[stubs.length - 1] as number; stubs.pop() }
+        paired = true
+      }
+      if (!paired) break
     }
-    if (ok && isConnected(edges, n)) return edges
+    if (stubs.length === 0 && isConnected(edges, n)) return edges
   }
   throw new RangeError(`could not draw a connected ${d}-regular graph on ${n} peers`)
 }
