@@ -9,7 +9,7 @@ import type { AverageStats } from './kernels.js'
 /** Which loops merges run on. */
 export type MergeBackend = 'wasm-simd' | 'js'
 
-/** Floats per block; (inputs + 1) blocks stay in L2. */
+/** Floats per block; the few blocks in use (n + 1 for the robust rules) stay in L2. */
 const CHUNK = 8192
 const BYTES = CHUNK * 4
 const PAGE = 65536
@@ -56,7 +56,7 @@ export function simdWeightedSumInto (out: Float32Array, xs: readonly Float32Arra
     const padded = (e - s + 3) & ~3
     mem.fill(0, 0, padded)
     for (let i = 0; i < xs.length; i++) {
-      // Lanes past the block's end hold stale but finite data and are never copied out.
+      // Lanes past the block's end hold stale data; they are never copied out.
       mem.set(xs[i]!.subarray(s, e), CHUNK)
       m.axpy(0, BYTES, padded, w[i]!)
     }
