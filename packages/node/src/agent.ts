@@ -1,11 +1,13 @@
 import type { Connection, PeerId, ServiceMap } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { headsTopic, isValidSessionId, stateTopic } from '@murmur/protocol'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { ServiceFactoryMap } from 'libp2p'
 import { parseMultiaddr } from './bootstrap.js'
 import { summarizeConnection } from './connection-info.js'
 import type { ConnectionSummary, TransportName } from './connection-info.js'
 import { isRelayed } from './direct-upgrade.js'
+import { pingConnection } from './probe.js'
 import { UsageError } from './errors.js'
 import { createNodePeer } from './peer.js'
 import type { NodePeer } from './peer.js'
@@ -54,7 +56,8 @@ export type AgentEvent =
   | { type: 'reservation-missing', reason: string }
   | { type: 'subscribed', topics: string[] }
   | { type: 'connect', connection: ConnectionSummary, peers: number }
-  | { type: 'direct', connection: ConnectionSummary }
+  /** A direct connection to a session peer opened and carried a ping (the hook for shard fetches). */
+  | { type: 'direct', connection: ConnectionSummary, rttMs: number }
   | { type: 'disconnect', peer: string, peers: number }
   | { type: 'connect-report', report: ConnectReport }
 
@@ -69,6 +72,8 @@ export interface ConnectReport {
   webrtc: boolean
   /** Why each failed step failed. */
   errors: string[]
+  /** Milliseconds from the start of `connect` until each step succeeded. */
+  ms: { relayed?: number, upgrade?: number, webrtc?: number }
 }
 
 /** A running agent. */
@@ -77,23 +82,17 @@ export interface Agent<S extends ServiceMap = Record<never, never>> {
   topics: { state: string, heads: string }
   /**
    * Reach a session peer known by id (through our relays) or by multiaddr: open the
-   * relayed connection, give DCUtR / the direct upgrade `upgradeTimeout` ms, then try
-   * WebRTC, and report which worked.
+   * relayed connection, then wait up to `upgradeTimeout` ms for DCUtR / the direct upgrade
+   * while trying WebRTC alongside, and report which worked.
    */
   connect(target: string, options?: { upgradeTimeout?: number, webrtcTimeout?: number }): Promise<ConnectReport>
   stop(): Promise<void>
 }
 
-const SESSION_ID = /^[A-Za-z0-9._-]{1,64}$/
-
-/** The gossipsub topics of a session (see DESIGN.md, "Session state"). */
-export function sessionTopics (session: string): { state: string, heads: string } {
-  return { state: `/murmur/${session}/state`, heads: `/murmur/${session}/heads` }
-}
 
 /** Start an agent: join through the bootstrap relays, reserve a relay slot, subscribe to the session. */
 export async function runAgent<S extends ServiceMap = Record<never, never>> (options: AgentOptions<S>): Promise<Agent<S>> {
-  if (!SESSION_ID.test(options.session)) throw new UsageError(`invalid session id "${options.session}": use 1-64 letters, digits, '.', '_' or '-'`)
+  if (!isValidSessionId(options.session)) throw new UsageError(`invalid session id "${options.session}": use 1-64 letters, digits, '.', '_' or '-'`)
   if (options.bootstrap.length === 0) throw new UsageError('an agent needs at least one bootstrap address (--bootstrap /ip4/.../p2p/<relay id>)')
   const relays = options.bootstrap.map(a => parseMultiaddr(a, 'bootstrap address'))
   const emit = options.onEvent ?? (() => {})
@@ -113,7 +112,12 @@ export async function runAgent<S extends ServiceMap = Record<never, never>> (opt
     const connection = evt.detail
     const summary = summarizeConnection(connection)
     emit({ type: 'connect', connection: summary, peers: node.getPeers().length })
-    if (!isRelayed(connection) && isSessionPeer(connection)) emit({ type: 'direct', connection: summary })
+    if (isRelayed(connection) || !isSessionPeer(connection)) return
+    // announce a direct connection only once data has crossed it: libp2p can hand the
+    // answering side of a WebRTC dial a connection whose ICE never completed
+    confirmDirect(connection).then(rttMs => {
+      if (rttMs != null) emit({ type: 'direct', connection: summary, rttMs })
+    }, () => {})
   }
   const onDisconnect = (evt: CustomEvent<PeerId>): void => {
     emit({ type: 'disconnect', peer: evt.detail.toString(), peers: node.getPeers().length })
@@ -126,7 +130,7 @@ export async function runAgent<S extends ServiceMap = Record<never, never>> (opt
   if (reserved.length > 0) emit({ type: 'reserved', addrs: reserved })
   else emit({ type: 'reservation-missing', reason: 'no relay granted a reservation: peers behind NAT cannot reach this agent until one does' })
 
-  const topics = sessionTopics(options.session)
+  const topics = { state: stateTopic(options.session), heads: headsTopic(options.session) }
   node.services.pubsub.subscribe(topics.state)
   node.services.pubsub.subscribe(topics.heads)
   emit({ type: 'subscribed', topics: [topics.state, topics.heads] })
@@ -142,6 +146,19 @@ export async function runAgent<S extends ServiceMap = Record<never, never>> (opt
     await node.stop()
   }
   return { node, topics, connect, stop }
+}
+
+async function confirmDirect (connection: Connection): Promise<number | undefined> {
+  // libp2p's connection monitor pings new connections too, and ping allows one outbound stream per connection
+  for (let attempt = 0; attempt < 4 && connection.status === 'open'; attempt++) {
+    try {
+      return await pingConnection(connection, { signal: AbortSignal.timeout(10_000) })
+    } catch (err) {
+      if ((err as Error).name !== 'TooManyOutboundProtocolStreamsError') return undefined
+      await new Promise(resolve => setTimeout(resolve, 200 * (attempt + 1)))
+    }
+  }
+  return undefined
 }
 
 function peerIdOf (ma: Multiaddr): string | undefined {
@@ -182,7 +199,8 @@ async function connectPeer (node: NodePeer<ServiceMap>, relays: Multiaddr[], tar
     circuitAddrs = relays.map(r => r.encapsulate(`/p2p-circuit/p2p/${peer}`))
     webrtcAddrs = relays.map(r => r.encapsulate(`/p2p-circuit/webrtc/p2p/${peer}`))
   }
-  const report: ConnectReport = { peer, relayed: false, webrtc: false, errors: [] }
+  const report: ConnectReport = { peer, relayed: false, webrtc: false, errors: [], ms: {} }
+  const started = Date.now()
   const remote = peerIdFromString(peer)
   const direct = (): Connection | undefined => node.getConnections(remote).find(c => !isRelayed(c) && c.status === 'open' && !c.remoteAddr.toString().includes('/webrtc'))
 
@@ -191,23 +209,37 @@ async function connectPeer (node: NodePeer<ServiceMap>, relays: Multiaddr[], tar
     try {
       await node.dial(circuitAddrs, { signal: AbortSignal.timeout(10_000) })
       report.relayed = true
+      report.ms.relayed = Date.now() - started
     } catch (err) {
       report.errors.push(`relay: ${(err as Error).message}`)
       await new Promise(resolve => setTimeout(resolve, 500 * 2 ** attempt))
     }
   }
-  const upgraded = await poll(direct, upgradeTimeout)
-  if (upgraded != null) report.upgrade = summarizeConnection(upgraded).transport
-  else if (report.relayed) report.errors.push(`upgrade: no direct connection within ${upgradeTimeout} ms (DCUtR tries public addresses only; the direct upgrade tries the peer's own addresses)`)
-
-  if (webrtcAddrs.length > 0) {
-    try {
-      const connection = await node.dial(webrtcAddrs, { force: true, signal: AbortSignal.timeout(webrtcTimeout) })
-      report.webrtc = !isRelayed(connection) && connection.remoteAddr.toString().includes('/webrtc')
-    } catch (err) {
-      report.errors.push(`webrtc: ${(err as Error).message}`)
+  // DCUtR / the direct upgrade and WebRTC run side by side: whichever works first carries data
+  const upgrade = async (): Promise<void> => {
+    const upgraded = await poll(direct, upgradeTimeout)
+    if (upgraded != null) {
+      report.upgrade = summarizeConnection(upgraded).transport
+      report.ms.upgrade = Date.now() - started
+    } else if (report.relayed) {
+      report.errors.push(`upgrade: no direct connection within ${upgradeTimeout} ms (DCUtR tries public addresses only; the direct upgrade tries the peer's own addresses)`)
     }
   }
+  const webrtc = async (): Promise<void> => {
+    // libdatachannel here loses a few percent of first attempts (the peer connection
+    // closes during ICE), so one retry
+    for (let attempt = 0; attempt < 2 && webrtcAddrs.length > 0 && !report.webrtc; attempt++) {
+      try {
+        const connection = await node.dial(webrtcAddrs, { force: true, signal: AbortSignal.timeout(webrtcTimeout) })
+        if (await confirmDirect(connection) == null) throw new Error('the WebRTC connection opened but carried no ping')
+        report.webrtc = !isRelayed(connection) && connection.remoteAddr.toString().includes('/webrtc')
+        if (report.webrtc) report.ms.webrtc = Date.now() - started
+      } catch (err) {
+        report.errors.push(`webrtc: ${(err as Error).message}`)
+      }
+    }
+  }
+  await Promise.all([upgrade(), webrtc()])
   return report
 }
 

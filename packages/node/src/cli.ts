@@ -38,7 +38,8 @@ Flags:
 
 Joins a session through a relay: reserves a relay slot, subscribes to
 /murmur/<session>/state and /murmur/<session>/heads, and prints one line per event
-(PEER, ADDR, RESERVED, TOPIC, CONNECT, DIRECT <peer> <transport> <addr>, DISCONNECT, REPORT).
+(PEER, ADDR, RESERVED, TOPIC, CONNECT, DIRECT <peer> <transport> <addr> rtt=<ms>, DISCONNECT,
+REPORT); DIRECT is printed once a ping crossed the direct connection.
 
 Flags:
   --bootstrap <ma>       relay address with /p2p/<id> (repeatable, required)
@@ -48,6 +49,7 @@ Flags:
   --ice-servers <urls>   STUN/TURN servers for WebRTC, comma separated (e.g. stun:10.99.0.3:3478)
   --dial <peer>          peer id (reached through the relays) or multiaddr to connect to (repeatable);
                          prints REPORT {...} saying which transports reached it
+  --upgrade-timeout <s>  seconds --dial waits for DCUtR / the direct upgrade; WebRTC is tried alongside (default 8)
   --timeout <s>          seconds to wait for the first bootstrap peer (default 10)
   -h, --help             show this help`,
   demo: `Usage: murmur demo [flags]
@@ -184,6 +186,7 @@ async function agent (args: string[]): Promise<number> {
     listen: { type: 'string', multiple: true },
     'ice-servers': { type: 'string', multiple: true },
     dial: { type: 'string', multiple: true },
+    'upgrade-timeout': { type: 'string' },
     timeout: { type: 'string' },
     help: { type: 'boolean', short: 'h' }
   })
@@ -191,6 +194,7 @@ async function agent (args: string[]): Promise<number> {
   if (values.bootstrap == null || values.bootstrap.length === 0) throw usage('missing --bootstrap <relay multiaddr>', 'agent')
   if (values.session == null) throw usage('missing --session <id>', 'agent')
   const timeout = positiveNumber(values.timeout, '--timeout', 'agent')
+  const upgradeTimeout = positiveNumber(values['upgrade-timeout'], '--upgrade-timeout', 'agent')
   const { runAgent } = await import('./agent.js')
   const out = (line: string): void => { process.stdout.write(`${line}\n`) }
   const running = await runAgent({
@@ -211,14 +215,14 @@ async function agent (args: string[]): Promise<number> {
           out(`CONNECT ${c.peer} ${c.transport} ${c.direct ? 'direct' : 'relayed'} ${c.direction} peers=${event.peers}`)
           break
         }
-        case 'direct': out(`DIRECT ${event.connection.peer} ${event.connection.transport} ${event.connection.remoteAddr}`); break
+        case 'direct': out(`DIRECT ${event.connection.peer} ${event.connection.transport} ${event.connection.remoteAddr} rtt=${event.rttMs}ms`); break
         case 'disconnect': out(`DISCONNECT ${event.peer} peers=${event.peers}`); break
         case 'connect-report': out(`REPORT ${JSON.stringify(event.report)}`); break
       }
     }
   })
   for (const target of values.dial ?? []) {
-    running.connect(target).catch(err => { log(`dial ${target} failed: ${(err as Error).message}`) })
+    running.connect(target, { upgradeTimeout: upgradeTimeout != null ? upgradeTimeout * 1000 : undefined }).catch(err => { log(`dial ${target} failed: ${(err as Error).message}`) })
   }
   const signal = await untilSignal()
   log(`${signal}: stopping`)

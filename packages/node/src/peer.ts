@@ -93,6 +93,12 @@ export interface NodePeerOptions<S extends ServiceMap = Record<never, never>> {
    */
   announce?: string[]
   /**
+   * Multiaddrs to announce on top of what the transports report, trusted as they are. A
+   * public listen address is otherwise advertised only after AutoNAT confirms it.
+   * @default undefined
+   */
+  appendAnnounce?: string[]
+  /**
    * Peers dialled at start (normally one or more `murmur relay` addresses with
    * `/p2p/<id>`), retried with exponential backoff and redialled after a drop.
    * @default []
@@ -173,7 +179,7 @@ export type NodePeer<S extends ServiceMap = Record<never, never>> = Libp2p<NodeP
 export async function createNodePeer<S extends ServiceMap = Record<never, never>> (options: NodePeerOptions<S> = {}): Promise<NodePeer<S>> {
   const isRelay = options.relayServer != null && options.relayServer !== false
   const kind = options.transports ?? 'default'
-  for (const addr of [...(options.listen ?? []), ...(options.announce ?? []), ...(options.bootstrap ?? [])]) parseMultiaddr(addr)
+  for (const addr of [...(options.listen ?? []), ...(options.announce ?? []), ...(options.appendAnnounce ?? []), ...(options.bootstrap ?? [])]) parseMultiaddr(addr)
   const bootstrap = (options.bootstrap ?? []).map(a => parseMultiaddr(a, 'bootstrap address'))
 
   const privateKey = options.privateKey ?? (options.dataDir != null ? await loadOrCreateIdentity(options.dataDir) : undefined)
@@ -219,7 +225,8 @@ export async function createNodePeer<S extends ServiceMap = Record<never, never>
       nodeInfo: { userAgent: MURMUR_USER_AGENT },
       addresses: {
         listen: options.listen ?? defaultListen(kind, isRelay),
-        ...(options.announce != null ? { announce: options.announce } : {})
+        ...(options.announce != null ? { announce: options.announce } : {}),
+        ...(options.appendAnnounce != null ? { appendAnnounce: options.appendAnnounce } : {})
       },
       transports,
       connectionEncrypters: [noise()],

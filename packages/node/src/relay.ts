@@ -1,5 +1,10 @@
+import { createSocket } from 'node:dgram'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { networkInterfaces } from 'node:os'
 import type { Connection, PeerId } from '@libp2p/interface'
 import { summarizeConnection } from './connection-info.js'
+import { UsageError } from './errors.js'
 import type { ConnectionSummary } from './connection-info.js'
 import { createNodePeer } from './peer.js'
 import type { NodePeer, RelayServerLimits } from './peer.js'
@@ -63,13 +68,67 @@ export function relayListenAddrs (options: Pick<RelayOptions, 'host' | 'tcpPort'
   return addrs
 }
 
+/**
+ * libp2p advertises a public listen address only once AutoNAT has confirmed it through
+ * other peers, which the first peer of a mesh would wait on for ever. So a relay picks its
+ * ports before listening and announces every interface address it listens on outright.
+ */
+export async function pinListenAddrs (listen: string[]): Promise<{ listen: string[], announce: string[] }> {
+  const pinned: string[] = []
+  const announce: string[] = []
+  for (const addr of listen) {
+    const match = /^\/(ip4|ip6)\/([^/]+)\/(tcp|udp)\/(\d+)(.*)$/.exec(addr)
+    if (match == null) { pinned.push(addr); continue }
+    const [, family, host, proto, port, rest] = match as unknown as [string, 'ip4' | 'ip6', string, 'tcp' | 'udp', string, string]
+    let concrete = Number(port)
+    try {
+      if (concrete === 0) concrete = await freePort(proto, family, host)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EADDRNOTAVAIL') throw new UsageError(`cannot listen on ${host}: not an address of this machine; pick one with --host or --listen`, { cause: err })
+      throw err
+    }
+    pinned.push(`/${family}/${host}/${proto}/${concrete}${rest}`)
+    for (const ip of wildcard(family, host) ? interfaceAddrs(family) : [host]) announce.push(`/${family}/${ip}/${proto}/${concrete}${rest}`)
+  }
+  return { listen: pinned, announce }
+}
+
+function wildcard (family: 'ip4' | 'ip6', host: string): boolean {
+  return family === 'ip4' ? host === '0.0.0.0' : host === '::'
+}
+
+function interfaceAddrs (family: 'ip4' | 'ip6'): string[] {
+  return Object.values(networkInterfaces()).flat()
+    .filter(i => i != null && i.family === (family === 'ip4' ? 'IPv4' : 'IPv6') && !i.address.startsWith('fe80'))
+    .map(i => (i as { address: string }).address)
+}
+
+async function freePort (proto: 'tcp' | 'udp', family: 'ip4' | 'ip6', host: string): Promise<number> {
+  if (proto === 'tcp') {
+    const server = createServer()
+    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, host, resolve) })
+    const { port } = server.address() as AddressInfo
+    await new Promise(resolve => server.close(resolve))
+    return port
+  }
+  const socket = createSocket(family === 'ip4' ? 'udp4' : 'udp6')
+  await new Promise<void>((resolve, reject) => { socket.once('error', reject); socket.bind(0, host, resolve) })
+  const { port } = socket.address()
+  await new Promise<void>(resolve => { socket.close(() => { resolve() }) })
+  return port
+}
+
 /** Start a Murmur relay: bootstrap peer, circuit relay v2 server and DHT server. */
 export async function runRelay (options: RelayOptions = {}): Promise<Relay> {
   const emit = options.onEvent ?? (() => {})
+  const requested = options.listen ?? relayListenAddrs(options)
+  const { listen, announce } = options.announce == null ? await pinListenAddrs(requested) : { listen: requested, announce: [] }
   const node = await createNodePeer({
     dataDir: options.dataDir,
-    listen: options.listen ?? relayListenAddrs(options),
+    listen,
     announce: options.announce,
+    appendAnnounce: announce,
     bootstrap: options.bootstrap,
     relayServer: options.limits ?? true,
     dhtMode: 'server'

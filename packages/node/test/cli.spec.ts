@@ -14,9 +14,9 @@ let relayAddrs: string[] = []
 
 beforeAll(async () => {
   requireBuiltCli()
-  relay = spawnCli(['relay', '--listen', '/ip4/127.0.0.1/tcp/0', '--listen', '/ip4/127.0.0.1/tcp/0/ws'])
-  relayAddrs = await waitFor(() => relay.stdout.length >= 2 ? relay.stdout.slice(0, 2) : undefined, 20_000) ?? []
-  if (relayAddrs.length < 2) throw new Error(`relay did not print its addresses: ${relay.stderr.join('\n')}`)
+  relay = spawnCli(['relay', '--listen', '/ip4/127.0.0.1/tcp/0', '--listen', '/ip4/127.0.0.1/tcp/0/ws', '--listen', '/ip4/127.0.0.1/udp/0/webrtc-direct'])
+  relayAddrs = await waitFor(() => relay.stdout.length >= 3 ? relay.stdout.slice(0, 3) : undefined, 20_000) ?? []
+  if (relayAddrs.length < 3) throw new Error(`relay did not print its addresses: ${relay.stderr.join('\n')}`)
 })
 
 afterAll(async () => {
@@ -27,6 +27,7 @@ describe('murmur relay', () => {
   it('prints each listen address with /p2p/<peer id> on its own line', () => {
     expect(relayAddrs[0]).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3KooW/)
     expect(relayAddrs[1]).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/ws\/p2p\/12D3KooW/)
+    expect(relayAddrs[2]).toMatch(/^\/ip4\/127\.0\.0\.1\/udp\/\d+\/webrtc-direct\/certhash\/[\w-]+\/p2p\/12D3KooW/)
     const ids = new Set(relayAddrs.map(a => RELAY_ID.exec(a)?.[1]))
     expect(ids.size).toBe(1)
   })
@@ -75,6 +76,14 @@ describe('murmur status', () => {
     expect(text).toMatch(/^peer {8}12D3KooW/m)
     expect(text).toMatch(/^connection {2}ws direct outbound /m)
     expect(text).toMatch(/^rtt {9}\d+ ms$/m)
+  })
+
+  it('reaches the relay over WebRTC-Direct (what browsers dial without a TLS certificate)', async () => {
+    const result = await runCli(['status', relayAddrs[2] ?? '', '--json'])
+    expect(result.code, result.stderr.join('\n')).toBe(0)
+    const report = JSON.parse(result.stdout.join('\n')) as { peer: string, connection: { transport: string, direct: boolean } }
+    expect(report.peer).toBe(RELAY_ID.exec(relayAddrs[2] ?? '')?.[1])
+    expect(report.connection).toMatchObject({ transport: 'webrtc-direct', direct: true })
   })
 
   it('rejects a bad multiaddr with exit code 2 and one line', async () => {

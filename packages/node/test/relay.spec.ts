@@ -83,10 +83,17 @@ describe('relay → direct', () => {
     const target = b.getMultiaddrs().find(ma => ma.toString().includes('/p2p-circuit/webrtc/p2p/'))
     expect(target).toBeDefined()
 
-    const started = Date.now()
-    // force: the direct upgrade may already have given a and b a TCP connection, which dial would reuse
-    const connection = await a.dial(target ?? [], { force: true, signal: AbortSignal.timeout(20_000) })
-    const ms = Date.now() - started
+    // force: the direct upgrade may already have given a and b a TCP connection, which
+    // dial would reuse. Two attempts, as agents make: node-datachannel on this machine
+    // closes ~1 in 20 peer connections during ICE (measured in and across processes).
+    let connection: Connection | undefined
+    let ms = 0
+    for (let attempt = 0; attempt < 2 && connection == null; attempt++) {
+      const started = Date.now()
+      connection = await a.dial(target ?? [], { force: true, signal: AbortSignal.timeout(15_000) }).catch(() => undefined)
+      ms = Date.now() - started
+    }
+    if (connection == null) throw new Error('no WebRTC connection in two attempts')
     expect(connection.remoteAddr.toString()).toContain('/webrtc')
     expect(connection.limits).toBeUndefined()
     expect(isRelayed(connection)).toBe(false)
@@ -107,7 +114,9 @@ describe('agents', () => {
 
     const report = await b.connect(a.node.peerId.toString(), { upgradeTimeout: 10_000 })
     expect(report).toMatchObject({ peer: a.node.peerId.toString(), relayed: true, upgrade: 'tcp', webrtc: true })
-    expect(directLines).toEqual(expect.arrayContaining([`${a.node.peerId.toString()} tcp`, `${a.node.peerId.toString()} webrtc`]))
+    const wanted = [`${a.node.peerId.toString()} tcp`, `${a.node.peerId.toString()} webrtc`]
+    // 'direct' is announced once a ping crossed the connection
+    expect(await waitFor(() => wanted.every(w => directLines.includes(w)), 10_000), directLines.join(', ')).toBe(true)
 
     // the relayed connection is gone; gossip must flow over the direct ones
     expect(await waitFor(() => b.node.getConnections(a.node.peerId).every(c => !isRelayed(c)), 10_000)).toBe(true)
