@@ -28,7 +28,13 @@ const pct = (x: number | undefined): string => `${((x ?? 0) * 100).toFixed(1)} %
 
 async function run (label: string, options: Omit<SimulationOptions, 'train' | 'test' | 'model'>): Promise<RoundSummary[]> {
   const t0 = Date.now()
-  const { rounds: rs } = await simulate({ ...options, train, test, model })
+  const { rounds: rs } = await simulate({
+    ...options,
+    train,
+    test,
+    model,
+    onRound: (r) => { console.error(`  ${label} round ${r.round}: ${pct(r.meanAccuracy)} (${r.live} live, ${((Date.now() - t0) / 1000).toFixed(0)} s)`) }
+  })
   console.error(`${label}: ${((Date.now() - t0) / 1000).toFixed(0)} s, final ${pct(rs.at(-1)?.meanAccuracy)}`)
   return rs
 }
