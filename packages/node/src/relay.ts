@@ -9,6 +9,30 @@ import type { ConnectionSummary } from './connection-info.js'
 import { createNodePeer } from './peer.js'
 import type { NodePeer, RelayServerLimits } from './peer.js'
 
+/**
+ * What one relay gives away, chosen so a crowd of joiners cannot starve the peers it
+ * already serves (measured: bench/relay-load.bench.ts, 200 concurrent joiners from one IP).
+ * A reservation pins one connection, so `maxReservations` stays well under the connection
+ * cap; the rest of the cap is headroom for DHT and gossip peers and for short-lived dials.
+ * Two more limits come from `createNodePeer` for every relay: at most 50 inbound
+ * connections a second from one IP (devices behind one NAT share it) and at most 64
+ * connections mid-handshake; attempts over them are refused before any crypto is done.
+ */
+export const RELAY_DEFAULT_LIMITS = {
+  /** Open connections the relay keeps before libp2p prunes the least useful. */
+  maxConnections: 512,
+  /** Reservations (`/p2p-circuit` addresses through this relay) held at once; later ones are refused. */
+  maxReservations: 128,
+  /** A vanished device frees its slot after an hour unless it refreshes it. */
+  reservationTtl: 3_600_000,
+  /** Relayed connections carry signalling only: 2 minutes... */
+  durationLimit: 120_000,
+  /** ...and 128 KiB each way, then data moves to a direct connection. */
+  dataLimit: 131_072n,
+  /** Concurrent HOP streams (reservation requests and circuit opens) served at once. */
+  maxHopStreams: 256
+} as const
+
 /** Options of `runRelay`. */
 export interface RelayOptions {
   /**
@@ -38,8 +62,10 @@ export interface RelayOptions {
   webrtcDirect?: boolean
   /** Other relays to join (a mesh of bootstrap relays shares one DHT). */
   bootstrap?: string[]
-  /** Reservation and per-connection limits. */
+  /** Reservation and per-connection limits; unset fields keep `RELAY_DEFAULT_LIMITS`. */
   limits?: RelayServerLimits
+  /** @default RELAY_DEFAULT_LIMITS.maxConnections */
+  maxConnections?: number
   /** Receives connection and reservation events. */
   onEvent?: (event: RelayEvent) => void
 }
@@ -130,7 +156,15 @@ export async function runRelay (options: RelayOptions = {}): Promise<Relay> {
     announce: options.announce,
     appendAnnounce: announce,
     bootstrap: options.bootstrap,
-    relayServer: options.limits ?? true,
+    relayServer: {
+      maxReservations: RELAY_DEFAULT_LIMITS.maxReservations,
+      reservationTtl: RELAY_DEFAULT_LIMITS.reservationTtl,
+      durationLimit: RELAY_DEFAULT_LIMITS.durationLimit,
+      dataLimit: RELAY_DEFAULT_LIMITS.dataLimit,
+      maxHopStreams: RELAY_DEFAULT_LIMITS.maxHopStreams,
+      ...options.limits
+    },
+    maxConnections: options.maxConnections ?? RELAY_DEFAULT_LIMITS.maxConnections,
     dhtMode: 'server'
   })
   const onOpen = (evt: CustomEvent<Connection>): void => { emit({ type: 'connect', connection: summarizeConnection(evt.detail) }) }
