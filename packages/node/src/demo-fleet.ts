@@ -1,0 +1,317 @@
+/**
+ * The demo's Node agents ("edge boxes"): real libp2p peers on loopback, each running a
+ * Murmur `Session` on its own slice of MNIST, that the web app's controls knock out, add,
+ * cut into islands and heal, as the simulator does with a deny rule and closed connections.
+ */
+import type { Connection } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
+import { MemoryShardStore, Session, Trainer, createSessionDoc, getConfig, murmurServices, setConfig, subset } from '@murmur/protocol'
+import type { AveragingRule, Dataset, ModelConfig, MurmurServices, RoundMetrics, SessionConfig } from '@murmur/protocol'
+import { summarizeConnection } from './connection-info.js'
+import type { TransportName } from './connection-info.js'
+import { createNodePeer } from './peer.js'
+import type { NodePeer } from './peer.js'
+
+/** One link of a peer as the demo draws it. */
+export interface LinkView {
+  peer: string
+  transport: TransportName
+  /** False when the bytes pass through the relay. */
+  direct: boolean
+}
+
+/** What the web app shows of one Node agent. */
+export interface AgentView {
+  peerId: string
+  /** Human name, e.g. `edge-2`. */
+  name: string
+  kind: 'node'
+  backend: string
+  samples: number
+  round: number
+  accuracy?: number
+  loss?: number
+  mergedWith: string[]
+  bytesSent: number
+  bytesReceived: number
+  /** Addresses a browser can dial directly (WebSockets on loopback). */
+  wsAddrs: string[]
+  links: LinkView[]
+  /** Island index while the mesh is partitioned. */
+  island?: number
+}
+
+/** Options of a `DemoFleet`. */
+export interface DemoFleetInit {
+  /** The relay's addresses with `/p2p/<id>`; agents bootstrap from its TCP one. */
+  relayAddrs: string[]
+  session: string
+  /** Training pool; agent k trains on its own slice of `samplesPerAgent` images. */
+  train: Dataset
+  test: Dataset
+  samplesPerAgent: number
+  config: SessionConfig
+  /** tfjs backend in use, reported to the session. */
+  backend: string
+  /** Rounds each agent runs; 0 runs until stopped. */
+  rounds: number
+  /** Pause between an agent's rounds, so a demo stays watchable on a small machine (ms). */
+  roundDelay: number
+  onError?(agent: string, err: Error): void
+}
+
+/** Told after every agent's round: the live agents' names and each one's latest metrics. */
+export type RoundObserver = (names: string[], latest: Map<string, RoundMetrics>) => void
+
+interface Agent {
+  index: number
+  name: string
+  node: NodePeer<MurmurServices>
+  session: Session
+  samples: number
+  backend: string
+  latest?: RoundMetrics
+  stopped: boolean
+  loop?: Promise<void>
+}
+
+/** The demo's Node agents and the controls the web app drives. */
+export class DemoFleet {
+  private readonly init: DemoFleetInit
+  private readonly agents = new Map<string, Agent>()
+  private readonly islands = new Map<string, number>()
+  private readonly relayPeer: string | undefined
+  private next = 0
+  private observer?: RoundObserver
+  private readonly reached = new Map<string, number>()
+
+  constructor (init: DemoFleetInit) {
+    this.init = init
+    this.relayPeer = /\/p2p\/([^/]+)$/.exec(init.relayAddrs[0] ?? '')?.[1]
+  }
+
+  /** Be told after every round of every agent (one observer; a second replaces the first). */
+  setObserver (observer: RoundObserver | undefined): void {
+    this.observer = observer
+  }
+
+  /** Live agents, oldest first. */
+  list (): AgentView[] {
+    return [...this.agents.values()].map(a => this.view(a))
+  }
+
+  /** Peer ids of the live agents. */
+  peerIds (): string[] {
+    return [...this.agents.keys()]
+  }
+
+  /** The island of each peer while partitioned (empty when the mesh is whole). */
+  partitionState (): string[][] | null {
+    if (this.islands.size === 0) return null
+    const out: string[][] = []
+    for (const [peer, k] of this.islands) (out[k] ??= []).push(peer)
+    return out.map(i => i ?? [])
+  }
+
+  /** The session's averaging rule as the shared document holds it. */
+  rule (): AveragingRule {
+    const doc = this.anyDoc()
+    return (doc != null ? getConfig(doc)?.averaging : undefined) ?? this.init.config.averaging
+  }
+
+  /** Start one more agent, connect it to the live ones and start its rounds. */
+  async add (): Promise<AgentView> {
+    const index = this.next++
+    const { train, samplesPerAgent } = this.init
+    const start = (index * samplesPerAgent) % Math.max(1, train.count - samplesPerAgent + 1)
+    const data = subset(train, Array.from({ length: Math.min(samplesPerAgent, train.count) }, (_, i) => start + i))
+    const first = this.agents.size === 0 && index === 0
+    let node: NodePeer<MurmurServices> | undefined
+    try {
+      node = await createNodePeer({
+        // WebSockets so browser tabs can dial an agent directly; circuit + WebRTC for the rest
+        listen: ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws', '/p2p-circuit', '/webrtc'],
+        bootstrap: this.init.relayAddrs.filter(a => a.includes('/tcp/') && !a.includes('/ws')),
+        dhtMode: 'server',
+        services: murmurServices({ store: new MemoryShardStore() })
+      }) as unknown as NodePeer<MurmurServices>
+      const peer = node
+      node.addEventListener('connection:open', (evt: CustomEvent<Connection>) => {
+        if (this.denied(peer.peerId.toString(), evt.detail.remotePeer.toString())) void closeQuietly(evt.detail)
+      })
+      const doc = createSessionDoc()
+      const session = new Session({
+        node,
+        session: this.init.session,
+        doc,
+        // only the session's creator writes the config: a later writer could undo a rule change
+        config: first ? this.init.config : undefined,
+        // the rule is read from the shared document every round, so a switch reaches every agent
+        get rule () { return getConfig(doc)?.averaging },
+        createTrainer: async (m) => Trainer.create(m as ModelConfig, { seed: 1000 + index }),
+        train: data,
+        test: this.init.test,
+        backend: this.init.backend,
+        seed: index,
+        // a knocked-out neighbour should cost a round seconds, not the default 30 s
+        fetchTimeout: 5000
+      })
+      const agent: Agent = { index, name: `edge-${index + 1}`, node, session, samples: data.count, backend: this.init.backend, stopped: false }
+      await Promise.all([...this.agents.values()].map(async other => peer.dial(other.node.getMultiaddrs()).catch(() => {})))
+      const joined = session.join({ signal: AbortSignal.timeout(30_000) })
+      // the dials above ran the state exchange before this session was joined: run it again
+      await Promise.all([...this.agents.values()].map(async other => peer.services.state.syncWith(other.node.peerId).catch(() => {})))
+      await joined
+      this.agents.set(peer.peerId.toString(), agent)
+      agent.loop = this.run(agent)
+      return this.view(agent)
+    } catch (err) {
+      await Promise.resolve(node?.stop()).catch(() => {})
+      throw err
+    }
+  }
+
+  /** Knock an agent out: it leaves the session and its node stops. False when unknown. */
+  async remove (peerId: string): Promise<boolean> {
+    const agent = this.agents.get(peerId)
+    if (agent == null) return false
+    this.agents.delete(peerId)
+    await this.halt(agent)
+    return true
+  }
+
+  /**
+   * Cut the mesh into islands (lists of peer ids, browsers included): every agent closes
+   * its connections to peers of other islands and refuses new ones until `heal`.
+   * Unlisted peers share one island of their own; the relay stays reachable for signalling.
+   */
+  async partition (islands: string[][]): Promise<void> {
+    this.islands.clear()
+    islands.forEach((members, k) => { for (const p of members) this.islands.set(p, k) })
+    await Promise.all([...this.agents.values()].map(async a => {
+      const me = a.node.peerId.toString()
+      await Promise.all(a.node.getConnections().filter(c => this.denied(me, c.remotePeer.toString())).map(closeQuietly))
+    }))
+  }
+
+  /** Join the islands again: agents reconnect to each other (browsers redial on their side). */
+  async heal (): Promise<void> {
+    this.islands.clear()
+    const agents = [...this.agents.values()]
+    await Promise.all(agents.flatMap(a => agents.filter(b => b.index > a.index).map(async b => a.node.dial(b.node.getMultiaddrs()).catch(() => {}))))
+  }
+
+  /**
+   * Have every agent open a direct WebRTC connection to a browser peer, signalled through
+   * the relay (a page listens only there), retried at most every 10 s per pair.
+   */
+  reach (peerId: string): void {
+    const relay = this.init.relayAddrs.find(a => a.includes('/tcp/') && !a.includes('/ws'))
+    if (relay == null || this.agents.has(peerId) || peerId === this.relayPeer) return
+    const now = Date.now()
+    for (const a of this.agents.values()) {
+      const me = a.node.peerId.toString()
+      if (this.denied(me, peerId)) continue
+      if (a.node.getConnections().some(c => c.remotePeer.toString() === peerId && c.status === 'open' && summarizeConnection(c).direct)) continue
+      const key = `${me}>${peerId}`
+      if (now - (this.reached.get(key) ?? 0) < 10_000) continue
+      this.reached.set(key, now)
+      let target
+      try {
+        target = multiaddr(`${relay}/p2p-circuit/webrtc/p2p/${peerId}`)
+      } catch {
+        return
+      }
+      a.node.dial(target, { signal: AbortSignal.timeout(15_000) }).catch(() => {})
+    }
+  }
+
+  /** Switch the session's averaging rule in the shared document; every peer sees the change. */
+  setRule (rule: AveragingRule): void {
+    const doc = this.anyDoc()
+    const config = doc != null ? getConfig(doc) : undefined
+    this.init.config = { ...(config ?? this.init.config), averaging: rule }
+    if (doc != null) setConfig(doc, this.init.config)
+  }
+
+  /** Stop every agent. */
+  async stop (): Promise<void> {
+    const agents = [...this.agents.values()]
+    this.agents.clear()
+    await Promise.all(agents.map(async a => this.halt(a)))
+  }
+
+  /** Resolve when every agent has finished its rounds (never, with `rounds: 0`, until stopped). */
+  async done (): Promise<void> {
+    await Promise.all([...this.agents.values()].map(async a => a.loop))
+  }
+
+  private denied (me: string, other: string): boolean {
+    if (this.islands.size === 0 || other === this.relayPeer) return false
+    return this.islands.get(other) !== this.islands.get(me)
+  }
+
+  private anyDoc (): Agent['session']['doc'] | undefined {
+    return this.agents.values().next().value?.session.doc
+  }
+
+  /** An agent's rounds, paced; `Session.run` has no pause between rounds. */
+  private async run (agent: Agent): Promise<void> {
+    const { rounds, roundDelay } = this.init
+    while (!agent.stopped && (rounds === 0 || agent.session.rounds < rounds)) {
+      try {
+        const metrics = await agent.session.step()
+        agent.latest = metrics
+        if (!agent.stopped && this.observer != null) {
+          const live = [...this.agents.values()]
+          this.observer(live.map(a => a.name), new Map(live.flatMap(a => a.latest != null ? [[a.name, a.latest]] : [])))
+        }
+      } catch (err) {
+        if (agent.stopped) return
+        this.init.onError?.(agent.name, err as Error)
+        await sleep(500)
+      }
+      if (roundDelay > 0 && !agent.stopped) await sleep(roundDelay)
+    }
+  }
+
+  private async halt (agent: Agent): Promise<void> {
+    agent.stopped = true
+    // leave first (members see it go), then stop the node so an in-flight fetch ends now
+    await agent.session.stop().catch(() => {})
+    await Promise.resolve(agent.node.stop()).catch(() => {})
+    await agent.loop?.catch(() => {})
+  }
+
+  private view (a: Agent): AgentView {
+    const peerId = a.node.peerId.toString()
+    const m = a.latest
+    return {
+      peerId,
+      name: a.name,
+      kind: 'node',
+      backend: a.backend,
+      samples: a.samples,
+      round: m?.round ?? 0,
+      accuracy: m?.accuracy,
+      loss: m != null && Number.isFinite(m.loss) ? m.loss : undefined,
+      mergedWith: m?.mergedWith ?? [],
+      bytesSent: m?.bytesSent ?? 0,
+      bytesReceived: m?.bytesReceived ?? 0,
+      wsAddrs: a.node.getMultiaddrs().map(String).filter(s => s.includes('/ws/') && !s.includes('/p2p-circuit')),
+      links: a.node.getConnections().filter(c => c.status === 'open').map(c => {
+        const s = summarizeConnection(c)
+        return { peer: s.peer, transport: s.transport, direct: s.direct }
+      }),
+      island: this.islands.get(peerId)
+    }
+  }
+}
+
+async function closeQuietly (c: Connection): Promise<void> {
+  await c.close().catch(() => { c.abort(new Error('island boundary')) })
+}
+
+async function sleep (ms: number): Promise<void> {
+  await new Promise(resolve => setTimeout(resolve, ms))
+}
