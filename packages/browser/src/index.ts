@@ -1,1 +1,19 @@
-export {}
+/**
+ * @murmur/browser: join a Murmur training session from any web page. The page becomes a
+ * full peer (WebSockets to a relay, direct WebRTC to other peers, IndexedDB storage, the
+ * fastest tfjs backend the device has) running the same gossip-learning loop as Node agents.
+ */
+export { joinSession } from './session.js'
+export type { JoinSessionOptions, MurmurSession, MurmurSessionEvents } from './session.js'
+export { createBrowserPeer, waitForReservation, MURMUR_BROWSER_USER_AGENT } from './peer.js'
+export type { BrowserPeer, BrowserPeerOptions } from './peer.js'
+export { selectBackend, setDefaultWasmPaths, webgpuFallbackAdapter } from './backend.js'
+export type { BackendPreference, BackendReport, SelectBackendOptions, WasmPaths } from './backend.js'
+export { discoverSessionPeers, sessionRendezvous, isRelayedConnection } from './discovery.js'
+export type { SessionDiscovery, SessionDiscoveryOptions } from './discovery.js'
+export { peerViews, transportOfConnection } from './connections.js'
+export type { PeerView } from './connections.js'
+export { openStorage, encodeSnapshot, decodeSnapshot } from './storage.js'
+export type { PeerStorage, StorageKind, StoredSession } from './storage.js'
+export { InvalidOptionsError, BootstrapUnreachableError, StorageUnavailableError, CorruptStorageError } from './errors.js'
+export type { Dataset, SessionConfig, AveragingRule, RoundMetrics, MurmurNode } from '@murmur/protocol'
