@@ -1,5 +1,5 @@
-import { Session, Trainer, createSessionDoc, mergeModels, partitionIid, partitionDirichlet, partitionLabelShards, subset, mnistMlp } from '@murmur/protocol'
-import type { AveragingRule, Dataset, ModelConfig, ModelSnapshot, RoundMetrics } from '@murmur/protocol'
+import { Session, Trainer, PeerScores, createSessionDoc, mergeModels, partitionIid, partitionDirichlet, partitionLabelShards, subset, mnistMlp } from '@murmur/protocol'
+import type { AveragingRule, Dataset, ModelConfig, ModelSnapshot, RoundMetrics, SessionTrainer } from '@murmur/protocol'
 import { createMemoryPeer } from './memory-peer.js'
 import type { MemoryPeer } from './memory-peer.js'
 import { buildTopology } from './topology.js'
@@ -17,6 +17,23 @@ export type Disruption =
   | { round: number, kind: 'partition', islands: number[][] }
   | { round: number, kind: 'heal' }
 
+/** How a Byzantine peer corrupts the model it publishes. */
+export type ByzantineAttack = 'sign-flip' | 'scale' | 'noise' | 'nan' | 'stale'
+
+/**
+ * Peers that publish an attacked model instead of their own each round. `factor`: sign-flip
+ * publishes −factor·w (default 4), scale factor·w (default 8); both stay inside
+ * `validateModel`'s 10× distance limit, so only the merge rule stands in the way (a flip by 1
+ * or a uniform scale barely hurts a ReLU network: averaging them in mostly rescales it).
+ * Noise adds Gaussian noise of factor × each tensor's standard deviation (default 3); nan
+ * fills every value with NaN; stale keeps publishing the peer's initial model.
+ */
+export interface ByzantineSpec {
+  peers: number[]
+  attack: ByzantineAttack
+  factor?: number
+}
+
 /** Options of one simulated run. */
 export interface SimulationOptions {
   peers: number
@@ -30,10 +47,17 @@ export interface SimulationOptions {
   model?: ModelConfig
   fanOut?: number
   selfWeight?: number
-  encoding?: 'fp32' | 'fp16' | 'int8'
+  encoding?: 'fp32' | 'fp16' | 'int8' | { kind: 'topk', fraction: number, values?: 'fp16' | 'int8', keyframeEvery?: number }
   /** Peers that hold no data: they merge and forward models but do not train. */
   connectivityOnly?: number[]
   disruptions?: Disruption[]
+  /** Byzantine peers; round summaries then cover the honest peers only. */
+  byzantine?: ByzantineSpec
+  /**
+   * Give each honest peer a `PeerScores` (fed to gossipsub too), so peers that keep sending
+   * invalid models are banned and disconnected. @default true when `byzantine` is set
+   */
+  scoring?: boolean
   seed?: number
   /** Track each weight tensor's variance (mean over live peers) every round. */
   trackVariance?: boolean
@@ -51,6 +75,8 @@ export interface RoundSummary {
   bytesPerPeer: number
   /** Weight-tensor name → variance of its values (mean over live peers). */
   variance?: Record<string, number>
+  /** Bans honest peers have imposed so far (with `scoring`). */
+  bans?: number
 }
 
 /** The result of a run. */
@@ -79,6 +105,65 @@ function meanVariance (snapshots: ModelSnapshot[]): Record<string, number> {
   const sums: Record<string, number[]> = {}
   for (const s of snapshots) for (const [k, v] of Object.entries(variances(s))) (sums[k] ??= []).push(v)
   return Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, mean(v)]))
+}
+
+/** The model a Byzantine peer publishes in place of `honest`. */
+export function attackSnapshot (honest: ModelSnapshot, spec: ByzantineSpec, initial: ModelSnapshot, rng: () => number): ModelSnapshot {
+  if (spec.attack === 'stale') return initial
+  return {
+    tensors: honest.tensors.map(t => {
+      const data = new Float32Array(t.data.length)
+      if (spec.attack === 'sign-flip') {
+        const f = -(spec.factor ?? 4)
+        for (let j = 0; j < data.length; j++) data[j] = f * t.data[j]!
+      } else if (spec.attack === 'scale') {
+        const f = spec.factor ?? 8
+        for (let j = 0; j < data.length; j++) data[j] = f * t.data[j]!
+      } else if (spec.attack === 'nan') {
+        data.fill(Number.NaN)
+      } else {
+        let m = 0
+        for (const v of t.data) m += v
+        m /= Math.max(1, t.data.length)
+        let q = 0
+        for (const v of t.data) q += (v - m) * (v - m)
+        const sd = (spec.factor ?? 3) * Math.sqrt(q / Math.max(1, t.data.length))
+        for (let j = 0; j < data.length; j++) {
+          // Box–Muller from the seeded generator, so runs repeat
+          const g = Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng())
+          data[j] = t.data[j]! + sd * g
+        }
+      }
+      return { ...t, data }
+    })
+  }
+}
+
+/**
+ * A trainer that trains and merges like everyone else but shows the session an attacked
+ * model. Following the merges keeps the attack aimed at what the honest peers hold now (a
+ * flipped copy of the consensus, not of some unrelated model).
+ */
+function byzantineTrainer (inner: SessionTrainer, spec: ByzantineSpec, seed: number): SessionTrainer {
+  const initial = inner.getSnapshot()
+  const rng = mulberry(seed)
+  return {
+    trainSteps: async (data, steps) => inner.trainSteps(data, steps),
+    evaluate: (data) => inner.evaluate(data),
+    getSnapshot: () => attackSnapshot(inner.getSnapshot(), spec, initial, rng),
+    setSnapshot: (snapshot) => { inner.setSnapshot(snapshot) }
+  }
+}
+
+function mulberry (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
 }
 
 /** Split `train` across peers as `spec` says. */
@@ -111,9 +196,12 @@ async function gossip (options: SimulationOptions, rule: AveragingRule, model: M
   const n = options.peers
   const island = new Map<string, number>()
   const ids: string[] = []
-  // while the mesh is partitioned, each peer refuses peers on another island
+  const byzantine = new Set(options.byzantine?.peers ?? [])
+  const scores = Array.from({ length: n }, (_, i) => (options.scoring ?? options.byzantine != null) && !byzantine.has(i) ? new PeerScores() : undefined)
+  // while the mesh is partitioned, each peer refuses peers on another island (and those it banned)
   const peers: MemoryPeer[] = await Promise.all(Array.from({ length: n }, async (_, i) => createMemoryPeer({
-    denyPeer: (other) => island.size > 0 && island.get(other) !== island.get(ids[i] ?? '')
+    denyPeer: (other) => (island.size > 0 && island.get(other) !== island.get(ids[i] ?? '')) || (scores[i]?.isBanned(other) ?? false),
+    appSpecificScore: scores[i]?.gossipScore
   })))
   peers.forEach(p => ids.push(p.peerId.toString()))
   const sessions = peers.map((node, i) => new Session({
@@ -121,7 +209,11 @@ async function gossip (options: SimulationOptions, rule: AveragingRule, model: M
     session: 'simulation',
     doc: createSessionDoc(),
     config: { model, averaging: rule, fanOut: options.fanOut ?? 2, selfWeight: options.selfWeight ?? 0.5, encoding: options.encoding ?? 'fp32' },
-    createTrainer: async (m) => Trainer.create(m as ModelConfig, { seed: seed * 1000 + i, yieldEveryMs: 50 }),
+    createTrainer: async (m) => {
+      const trainer = await Trainer.create(m as ModelConfig, { seed: seed * 1000 + i, yieldEveryMs: 50 })
+      return options.byzantine != null && byzantine.has(i) ? byzantineTrainer(trainer, options.byzantine, seed * 31 + i) : trainer
+    },
+    scores: scores[i],
     train: data[i] as Dataset,
     test: options.test,
     seed: seed * 7919 + i,
@@ -157,8 +249,10 @@ async function gossip (options: SimulationOptions, rule: AveragingRule, model: M
         }
       }
       const live = [...alive]
-      const metrics = await Promise.all(live.map(async i => (sessions[i] as Session).step()))
-      const bytes = new Map(live.map((i, k) => [i, (metrics[k] as RoundMetrics).bytesReceived]))
+      const all = await Promise.all(live.map(async i => (sessions[i] as Session).step()))
+      const bytes = new Map(live.map((i, k) => [i, (all[k] as RoundMetrics).bytesReceived]))
+      // a Byzantine peer's own accuracy says nothing about the session: report the honest ones
+      const metrics = all.filter((_, k) => !byzantine.has(live[k] as number))
       const accs = metrics.map(m => m.accuracy)
       const summary: RoundSummary = {
         round: r,
@@ -169,6 +263,7 @@ async function gossip (options: SimulationOptions, rule: AveragingRule, model: M
         bytesPerPeer: mean(live.map(i => (bytes.get(i) ?? 0) - (lastBytes.get(i) ?? 0)))
       }
       lastBytes = bytes
+      if (scores.some(s => s != null)) summary.bans = scores.reduce((b, s) => b + (s?.stats.bans ?? 0), 0)
       if (options.trackVariance === true) summary.variance = meanVariance(live.map(i => (sessions[i] as Session).snapshot()))
       rounds.push(summary)
       options.onRound?.(summary)

@@ -4,6 +4,7 @@ import type { PeerId, Startable, Logger, ComponentLogger, TypedEventTarget } fro
 import { CID } from 'multiformats/cid'
 import { headsTopic, encodeHeadAnnouncement, decodeHeadAnnouncement } from '../wire/index.js'
 import type { HeadAnnouncement } from '../wire/index.js'
+import type { MembershipPolicy } from '../state/index.js'
 import type { PubSubLike, PubSubMessage } from './pubsub.js'
 import { TopicValidatorResult } from './pubsub.js'
 
@@ -38,6 +39,14 @@ export interface VerifiedHead extends Omit<HeadAnnouncement, 'manifest'> {
 export interface ModelHeadsEvents {
   /** A newer head of some peer arrived (older or replayed ones are not re-emitted). */
   head: CustomEvent<VerifiedHead>
+  /** A head signed by a peer that is not a member of the private session was ignored. */
+  refused: CustomEvent<{ session: string, peer: string }>
+}
+
+/** Options of joining one session's head topic. */
+export interface HeadsJoinOptions {
+  /** Private sessions: heads signed by non-members are ignored and counted. */
+  membership?: MembershipPolicy
 }
 
 /** Counters of head traffic. */
@@ -46,11 +55,13 @@ export interface ModelHeadsStats {
   accepted: number
   rejected: number
   stale: number
+  /** Heads ignored because their signer is not a member of the private session. */
+  nonMember: number
 }
 
 /** Announces this peer's newest model and tracks every peer's newest one, per session. */
 export interface ModelHeads extends TypedEventTarget<ModelHeadsEvents> {
-  join(session: string): void
+  join(session: string, options?: HeadsJoinOptions): void
   leave(session: string): void
   /** Publish our newest head; `peer` and `session` are filled in. */
   announce(session: string, head: Omit<HeadAnnouncement, 'peer' | 'session'>): Promise<void>
@@ -62,9 +73,10 @@ export interface ModelHeads extends TypedEventTarget<ModelHeadsEvents> {
 class DefaultModelHeads extends TypedEventEmitter<ModelHeadsEvents> implements ModelHeads, Startable {
   readonly [Symbol.toStringTag] = '@murmur/model-heads'
   readonly [serviceDependencies] = ['@libp2p/pubsub']
-  readonly stats: ModelHeadsStats = { published: 0, accepted: 0, rejected: 0, stale: 0 }
+  readonly stats: ModelHeadsStats = { published: 0, accepted: 0, rejected: 0, stale: 0, nonMember: 0 }
   private readonly components: ModelHeadsComponents
   private readonly sessions = new Map<string, Map<string, VerifiedHead>>()
+  private readonly membership = new Map<string, MembershipPolicy>()
   private readonly pubsubService: string
   private readonly maxClockSkew: number
   private readonly log: Logger
@@ -96,13 +108,15 @@ class DefaultModelHeads extends TypedEventEmitter<ModelHeadsEvents> implements M
     this.pubsub.removeEventListener('message', this.onMessage)
   }
 
-  join (session: string): void {
+  join (session: string, options: HeadsJoinOptions = {}): void {
     headsTopic(session)
     if (!this.sessions.has(session)) this.sessions.set(session, new Map())
+    if (options.membership != null) this.membership.set(session, options.membership)
     if (this.started) this.subscribe(session)
   }
 
   leave (session: string): void {
+    this.membership.delete(session)
     if (!this.sessions.delete(session)) return
     const topic = headsTopic(session)
     this.pubsub.topicValidators.delete(topic)
@@ -122,8 +136,26 @@ class DefaultModelHeads extends TypedEventEmitter<ModelHeadsEvents> implements M
 
   private subscribe (session: string): void {
     const topic = headsTopic(session)
-    this.pubsub.topicValidators.set(topic, (_peer, msg) => this.validate(session, msg) != null ? TopicValidatorResult.Accept : TopicValidatorResult.Reject)
+    this.pubsub.topicValidators.set(topic, async (_peer, msg) => this.admit(session, msg))
     this.pubsub.subscribe(topic)
+  }
+
+  /** Gossip validation: well-formed heads propagate, in a private session only members' ones. */
+  private async admit (session: string, msg: PubSubMessage): Promise<TopicValidatorResult> {
+    const head = this.validate(session, msg)
+    if (head == null) return TopicValidatorResult.Reject
+    const membership = this.membership.get(session)
+    if (membership != null && !(await membership.isMember(head.peer))) {
+      this.stats.nonMember++
+      try {
+        this.safeDispatchEvent('refused', { detail: { session, peer: head.peer } })
+      } catch (err) {
+        this.log.error('refused listener threw: %s', (err as Error).message)
+      }
+      // Ignore, not Reject: a member whose grant has not reached us yet must not be penalised
+      return TopicValidatorResult.Ignore
+    }
+    return TopicValidatorResult.Accept
   }
 
   /** A head is valid when signed by the peer it names, for this session, with a parsable CID. */

@@ -55,6 +55,12 @@ export interface MurmurServicesInit {
   shards?: Omit<ShardExchangeInit, 'store'>
   /** Extra options of state sync. */
   state?: StateSyncInit
+  /**
+   * Murmur's own opinion of a peer (e.g. `PeerScores.gossipScore`), fed to gossipsub as its
+   * application-specific score: a peer Murmur has scored down far enough is first kept out
+   * of gossip and then graylisted (its messages are ignored).
+   */
+  appSpecificScore?(peerId: string): number
 }
 
 /**
@@ -78,7 +84,8 @@ export function murmurServices (init: MurmurServicesInit) {
       allowPublishToZeroTopicPeers: true,
       emitSelf: false,
       // large enough for a state update or head; shards never travel over gossip
-      maxInboundDataLength: 4 * 1024 * 1024 + 4096
+      maxInboundDataLength: 4 * 1024 * 1024 + 4096,
+      ...(init.appSpecificScore != null ? { scoreParams: { appSpecificScore: init.appSpecificScore } } : {})
     }),
     shards: shardExchange({ store: init.store, ...init.shards }),
     state: stateSync(init.state),

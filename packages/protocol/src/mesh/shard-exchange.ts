@@ -70,7 +70,14 @@ export interface ShardExchangeStats {
   bytesFetched: number
   announced: number
   announceFailures: number
+  /** Requests refused (FORBIDDEN) because the peer is not a member of our private session. */
+  forbidden: number
+  /** Providers not asked because they are not members of our private session. */
+  nonMemberProviders: number
 }
+
+/** Decides which peers may fetch our blocks and serve us theirs (private sessions). */
+export type ShardAccessCheck = (peer: string) => boolean | Promise<boolean>
 
 /** Events of the `shardExchange` service. */
 export interface ShardExchangeEvents {
@@ -91,6 +98,8 @@ export interface ShardExchange extends TypedEventTarget<ShardExchangeEvents> {
   announce(cid: CID): void
   /** Wait until every queued announcement has been made. */
   announced(): Promise<void>
+  /** Restrict serving and fetching to peers `check` accepts; undefined lifts the restriction. */
+  restrictTo(check: ShardAccessCheck | undefined): void
   /** RTT and throughput history per provider. */
   readonly providers: ProviderStats
   readonly stats: ShardExchangeStats
@@ -100,7 +109,7 @@ export interface ShardExchange extends TypedEventTarget<ShardExchangeEvents> {
 class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implements ShardExchange, Startable {
   readonly [Symbol.toStringTag] = '@murmur/shard-exchange'
   readonly providers = new ProviderStats()
-  readonly stats: ShardExchangeStats = { served: 0, bytesServed: 0, notFound: 0, busy: 0, badRequests: 0, fetched: 0, bytesFetched: 0, announced: 0, announceFailures: 0 }
+  readonly stats: ShardExchangeStats = { served: 0, bytesServed: 0, notFound: 0, busy: 0, badRequests: 0, fetched: 0, bytesFetched: 0, announced: 0, announceFailures: 0, forbidden: 0, nonMemberProviders: 0 }
   readonly store: ShardStore
   private readonly components: ShardExchangeComponents
   private readonly init: ShardExchangeInit
@@ -111,6 +120,7 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
   private announcing = 0
   private idleWaiters: Array<() => void> = []
   private uploadBudget = { tokens: 0, at: 0 }
+  private access?: ShardAccessCheck
   private started = false
 
   constructor (components: ShardExchangeComponents, init: ShardExchangeInit) {
@@ -183,7 +193,23 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
     return { manifest, snapshot, result }
   }
 
+  restrictTo (check: ShardAccessCheck | undefined): void {
+    this.access = check
+  }
+
+  /** False (and counted) when a restriction is set and `peer` fails it. */
+  private async allowed (peer: PeerId): Promise<boolean> {
+    if (this.access == null || await this.access(peer.toString())) return true
+    this.stats.nonMemberProviders++
+    return false
+  }
+
   async fetchBlocks (cids: CID[], options: FetchOptions = {}): Promise<FetchResult> {
+    if (this.access != null && options.providers != null) {
+      const hinted: PeerId[] = []
+      for (const p of options.providers) if (await this.allowed(p)) hinted.push(p)
+      options = { ...options, providers: hinted }
+    }
     const result = await fetchBlocks({
       store: this.store,
       stats: this.providers,
@@ -202,7 +228,7 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
     const lookup = AbortSignal.any([signal, AbortSignal.timeout(15_000)])
     try {
       for await (const info of this.components.contentRouting.findProviders(cid, { signal: lookup })) {
-        yield info.id
+        if (await this.allowed(info.id)) yield info.id
       }
     } catch (err) {
       if (!signal.aborted && !lookup.aborted) throw err
@@ -279,6 +305,10 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
   }
 
   private async answer (peer: string, cid: CID): Promise<ShardResponse> {
+    if (this.access != null && !(await this.access(peer))) {
+      this.stats.forbidden++
+      return { status: ShardResponse.Status.FORBIDDEN, data: new Uint8Array(), message: 'not a member of this private session' }
+    }
     if (!this.limiter.take(peer)) {
       this.stats.busy++
       return { status: ShardResponse.Status.BUSY, data: new Uint8Array(), message: 'rate limit exceeded' }

@@ -71,6 +71,12 @@ interface Provider {
 
 const NOT_FOUND_RETRY_MS = 1500
 const DISCOVERY_CONCURRENCY = 6
+/** Peers that fetch the same model become providers as they go: look again this often... */
+const REDISCOVER_MS = 1000
+/** ...for this many pending blocks, so the lookups stay cheap however large the model. */
+const REDISCOVER_SAMPLE = 8
+/** Requests queued at a provider are commitments made on stale knowledge: keep each provider's queue about this short. */
+const TARGET_QUEUE_MS = 1000
 
 /**
  * Fetch a set of blocks from many providers at once. Pieces go rarest-first to the provider
@@ -93,12 +99,15 @@ class BlockFetch {
   private readonly inFlight = new Map<string, { since: number, copies: number }>()
   private readonly known = new Map<string, Set<string>>()
   private readonly providers = new Map<string, Provider>()
+  /** a random tie-break per block, so peers fetching one model start on different blocks */
+  private readonly order = new Map<string, number>()
   private readonly controller = new AbortController()
   private readonly result: FetchResult = { shards: 0, bytes: 0, servedBy: {}, droppedProviders: [], retries: 0 }
   private readonly total: number
   private lastProgress = Date.now()
   private wake?: () => void
   private discovering = 0
+  private lastDiscovery = 0
 
   constructor (env: FetchEnvironment, cids: CID[], options: FetchOptions) {
     this.env = env
@@ -112,6 +121,7 @@ class BlockFetch {
     for (const cid of cids) {
       this.all.set(cid.toString(), cid)
       this.pending.set(cid.toString(), cid)
+      this.order.set(cid.toString(), Math.random())
     }
     this.total = this.pending.size
     for (const p of options.providers ?? []) this.addProvider(p)
@@ -137,8 +147,12 @@ class BlockFetch {
         if (Date.now() - this.lastProgress > this.options.stallTimeout) {
           throw new FetchFailedError(`no progress for ${this.options.stallTimeout} ms: ${this.pending.size + this.inFlight.size} of ${this.total} blocks missing, ${this.liveProviders().length} live providers`)
         }
-        // rediscover when nobody can serve what is left
-        if (this.inFlight.size === 0 && this.discovering === 0 && this.liveProviders().length === 0) void this.discover()
+        // rediscover when nobody can serve what is left; otherwise sample a few pending
+        // blocks now and then to find the peers that fetched them since
+        if (this.discovering === 0) {
+          if (this.inFlight.size === 0 && this.liveProviders().length === 0) void this.discover()
+          else if (this.pending.size > 0 && Date.now() - this.lastDiscovery > REDISCOVER_MS) void this.discover(this.sample(REDISCOVER_SAMPLE))
+        }
         await new Promise<void>(resolve => {
           const t = setTimeout(resolve, 250)
           this.wake = () => { clearTimeout(t); resolve() }
@@ -167,9 +181,19 @@ class BlockFetch {
     return p
   }
 
-  /** Look up providers of every wanted block, a few lookups at a time. */
-  private async discover (): Promise<void> {
-    const queue = [...this.pending.values()]
+  /** `n` pending blocks, rarest known first, random among equals. */
+  private sample (n: number): CID[] {
+    return [...this.pending.entries()]
+      .map(([key, cid]) => ({ cid, score: (this.known.get(key)?.size ?? 0) + (this.order.get(key) ?? 0) }))
+      .sort((a, b) => a.score - b.score)
+      .slice(0, n)
+      .map(e => e.cid)
+  }
+
+  /** Look up providers of the wanted blocks (all pending ones by default), a few lookups at a time. */
+  private async discover (cids?: CID[]): Promise<void> {
+    this.lastDiscovery = Date.now()
+    const queue = cids ?? [...this.pending.values()]
     const signal = this.controller.signal
     const worker = async (): Promise<void> => {
       for (let cid = queue.shift(); cid != null && !signal.aborted; cid = queue.shift()) {
@@ -192,6 +216,7 @@ class BlockFetch {
       await Promise.all(Array.from({ length: DISCOVERY_CONCURRENCY }, worker))
     } finally {
       this.discovering--
+      this.lastDiscovery = Date.now()
       this.wake?.()
     }
   }
@@ -203,7 +228,8 @@ class BlockFetch {
       .sort((a, b) => this.env.stats.expectedMs(a.key, shardBytes) - this.env.stats.expectedMs(b.key, shardBytes))
       .slice(0, this.options.maxProviders)
     for (const p of ranked) {
-      while (p.busy < this.options.perProviderConcurrency) {
+      const limit = this.concurrency(p, shardBytes)
+      while (p.busy < limit) {
         const key = this.pick(p)
         if (key == null) break
         const cid = this.all.get(key)
@@ -218,7 +244,17 @@ class BlockFetch {
     }
   }
 
-  /** Rarest pending block this provider may have; in the endgame, the oldest in-flight one. */
+  /**
+   * Requests to keep in flight at `p`: enough to cover its round trip, few enough that a
+   * provider everyone queues at (the first seeder, a shaped uplink) is not handed blocks
+   * that other peers will hold by the time it gets to them.
+   */
+  private concurrency (p: Provider, shardBytes: number): number {
+    const expected = this.env.stats.expectedMs(p.key, shardBytes)
+    return Math.max(1, Math.min(this.options.perProviderConcurrency, Math.round(TARGET_QUEUE_MS / expected)))
+  }
+
+  /** Rarest pending block this provider may have, random among equals; in the endgame, the oldest in-flight one. */
   private pick (p: Provider): string | undefined {
     const now = Date.now()
     let best: string | undefined
@@ -228,7 +264,7 @@ class BlockFetch {
       if (missingSince != null && now - missingSince < NOT_FOUND_RETRY_MS) continue
       const holders = this.known.get(key)
       // blocks this peer is known to hold come first, then rarest first
-      const score = (holders?.has(p.key) === true ? 0 : 1_000_000) + (holders?.size ?? 0)
+      const score = (holders?.has(p.key) === true ? 0 : 1_000_000) + (holders?.size ?? 0) + (this.order.get(key) ?? 0)
       if (score < bestScore) { bestScore = score; best = key }
     }
     if (best != null) return best
@@ -272,7 +308,8 @@ class BlockFetch {
       const { io } = held
       await io.write(encodeShardRequest({ cid: cid.bytes }), { signal })
       const res = decodeShardResponse(await io.read({ signal }))
-      if (res.status === ShardResponse.Status.NOT_FOUND) {
+      // BUSY means "ask me less often", not "I am broken": back off this block like NOT_FOUND
+      if (res.status === ShardResponse.Status.NOT_FOUND || res.status === ShardResponse.Status.BUSY) {
         p.missing.set(key, Date.now())
         this.requeue(key, cid)
         return

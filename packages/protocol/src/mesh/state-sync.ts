@@ -4,9 +4,11 @@ import type { Connection, PeerId, Stream, Startable, Logger, ComponentLogger, Ty
 import type { Registrar, ConnectionManager } from '@libp2p/interface-internal'
 import * as Y from 'yjs'
 import { PROTOCOL_STATE, stateTopic, StateSyncMessage, encodeStateSyncMessage, decodeStateSyncMessage, MAX_SIZES } from '../wire/index.js'
-import { applyRemoteUpdate, checkStateVector, encodeState, encodeStateVector, REMOTE_ORIGIN } from '../state/index.js'
+import { applyRemoteUpdate, checkStateVector, encodeState, encodeStateVector, NotMemberError, REMOTE_ORIGIN } from '../state/index.js'
+import type { MembershipPolicy } from '../state/index.js'
 import { ProtocolViolationError, RateLimitedError } from './errors.js'
 import { framed } from './framing.js'
+import type { Framed } from './framing.js'
 import { PeerRateLimiter } from './rate-limit.js'
 import type { PubSubLike, PubSubMessage } from './pubsub.js'
 import { TopicValidatorResult } from './pubsub.js'
@@ -59,7 +61,18 @@ export interface StateSyncStats {
   syncsFailed: number
   bytesIn: number
   bytesOut: number
+  /** Gossip messages and sync exchanges refused because the peer is not a session member. */
+  nonMember: number
 }
+
+/** Options of joining one session. */
+export interface StateJoinOptions {
+  /** Private sessions: only members' updates are applied, only members get the document. */
+  membership?: MembershipPolicy
+}
+
+/** Why something a peer sent was refused. */
+export type StateRefusal = 'non-member' | 'malformed'
 
 /** Events of the `stateSync` service. */
 export interface StateSyncEvents {
@@ -71,12 +84,14 @@ export interface StateSyncEvents {
   'presence:gone': CustomEvent<{ session: string, peer: string }>
   /** A state-vector exchange with a peer completed. */
   'sync': CustomEvent<{ session: string, peer: PeerId }>
+  /** Something a peer sent was refused (peer scoring listens). */
+  'refused': CustomEvent<{ session: string, peer: string, reason: StateRefusal }>
 }
 
 /** Keeps each joined session's Yjs document identical on every peer. */
 export interface StateSync extends TypedEventTarget<StateSyncEvents> {
   /** Start replicating `doc` as session `session` (gossip plus catch-up on connect). */
-  join(session: string, doc: Y.Doc): void
+  join(session: string, doc: Y.Doc, options?: StateJoinOptions): void
   /** Stop replicating a session. */
   leave(session: string): void
   /** Run a state-vector exchange with `peer` for every joined session now. */
@@ -92,13 +107,14 @@ interface Replica {
   presence: Map<string, number>
   pending: Uint8Array[]
   timer?: ReturnType<typeof setTimeout>
+  membership?: MembershipPolicy
   onUpdate(update: Uint8Array, origin: unknown): void
 }
 
 class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements StateSync, Startable {
   readonly [Symbol.toStringTag] = '@murmur/state-sync'
   readonly [serviceDependencies] = ['@libp2p/pubsub']
-  readonly stats: StateSyncStats = { updatesApplied: 0, updatesPublished: 0, updatesRejected: 0, syncsCompleted: 0, syncsFailed: 0, bytesIn: 0, bytesOut: 0 }
+  readonly stats: StateSyncStats = { updatesApplied: 0, updatesPublished: 0, updatesRejected: 0, syncsCompleted: 0, syncsFailed: 0, bytesIn: 0, bytesOut: 0, nonMember: 0 }
   private readonly components: StateSyncComponents
   private readonly replicas = new Map<string, Replica>()
   private readonly syncTimeout: number
@@ -109,6 +125,8 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
   private readonly log: Logger
   private presenceTimer?: ReturnType<typeof setInterval>
   private started = false
+  /** peer → when we last ran a catch-up exchange because its gossip came from a non-member */
+  private readonly membershipRetries = new Map<string, number>()
 
   constructor (components: StateSyncComponents, init: StateSyncInit) {
     super()
@@ -156,13 +174,14 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
     await this.components.registrar.unhandle(PROTOCOL_STATE)
   }
 
-  join (session: string, doc: Y.Doc): void {
+  join (session: string, doc: Y.Doc, options: StateJoinOptions = {}): void {
     const topic = stateTopic(session) // validates the session id
     if (this.replicas.has(session)) throw new Error(`session ${session} already joined`)
     const replica: Replica = {
       doc,
       presence: new Map(),
       pending: [],
+      membership: options.membership,
       onUpdate: (update, origin) => {
         if (origin === REMOTE_ORIGIN) return
         replica.pending.push(update)
@@ -198,22 +217,36 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
 
   private subscribe (session: string): void {
     const topic = stateTopic(session)
-    this.pubsub.topicValidators.set(topic, (_peer, msg) => this.validate(session, msg))
+    this.pubsub.topicValidators.set(topic, async (_peer, msg) => this.validate(session, msg))
     this.pubsub.subscribe(topic)
     this.beacon(session)
   }
 
-  /** Gossip validation: only signed, well-formed messages for this session propagate. */
-  private validate (session: string, msg: PubSubMessage): TopicValidatorResult {
+  /**
+   * Gossip validation: only signed, well-formed messages for this session propagate, and in a
+   * private session only those a member signed.
+   */
+  private async validate (session: string, msg: PubSubMessage): Promise<TopicValidatorResult> {
     if (msg.type !== 'signed') return TopicValidatorResult.Reject
     try {
       const m = decodeStateSyncMessage(msg.data)
       if (m.session !== session) return TopicValidatorResult.Reject
-      if (m.type === StateSyncMessage.Type.UPDATE) return TopicValidatorResult.Accept
+      const membership = this.replicas.get(session)?.membership
+      if (membership != null && !(await membership.isMember(msg.from.toString()))) {
+        this.refuseNonMember(session, msg.from)
+        return TopicValidatorResult.Ignore
+      }
+      if (m.type === StateSyncMessage.Type.UPDATE) {
+        // bytes Yjs cannot decode would be refused by every peer: stop them here, so they
+        // are not forwarded across the mesh and their sender's gossip score drops
+        Y.decodeUpdate(m.payload)
+        return TopicValidatorResult.Accept
+      }
       if (m.type === StateSyncMessage.Type.AWARENESS && m.payload.length <= 256) return TopicValidatorResult.Accept
       return TopicValidatorResult.Reject
     } catch {
       this.stats.updatesRejected++
+      this.safeDispatch('refused', { session, peer: msg.from.toString(), reason: 'malformed' })
       return TopicValidatorResult.Reject
     }
   }
@@ -239,9 +272,28 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
         this.safeDispatch('state:update', { session, from: msg.from })
       } catch (err) {
         this.stats.updatesRejected++
+        this.safeDispatch('refused', { session, peer: msg.from.toString(), reason: 'malformed' })
         this.log('rejected update from %p: %s', msg.from, (err as Error).message)
       }
     }
+  }
+
+  /**
+   * Count a non-member's message. A member whose grant we have not seen yet looks the same,
+   * so we run one catch-up exchange with it (at most every 30 s), where it can present its
+   * grant and its updates arrive in full.
+   */
+  private refuseNonMember (session: string, peer: PeerId): void {
+    this.stats.nonMember++
+    const key = peer.toString()
+    this.safeDispatch('refused', { session, peer: key, reason: 'non-member' })
+    const now = Date.now()
+    if (now - (this.membershipRetries.get(key) ?? 0) < 30_000) return
+    if (this.membershipRetries.size > 10_000) this.membershipRetries.clear()
+    this.membershipRetries.set(key, now)
+    this.syncSession(peer, session).catch(err => {
+      this.log('membership catch-up with %p failed: %s', peer, (err as Error).message)
+    })
   }
 
   private onIdentify (evt: CustomEvent<IdentifyResult>): void {
@@ -326,8 +378,10 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
     const stream = await this.components.connectionManager.openStream(peer, PROTOCOL_STATE, { signal })
     try {
       const io = framed(stream, MAX_SIZES.stateMessage)
+      await this.presentCredential(io, session, replica, signal)
       await io.write(encodeStateSyncMessage({ type: StateSyncMessage.Type.STATE_VECTOR, session, payload: bytes(encodeStateVector(replica.doc)) }), { signal })
-      const diff = this.expect(await io.read({ signal }), session, StateSyncMessage.Type.UPDATE)
+      const { diff, credential } = await this.readDiff(io, session, signal)
+      await this.checkMember(replica, session, peer, credential)
       const theirVector = this.expect(await io.read({ signal }), session, StateSyncMessage.Type.STATE_VECTOR)
       checkStateVector(theirVector)
       applyRemoteUpdate(replica.doc, diff)
@@ -351,13 +405,21 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
     const signal = AbortSignal.timeout(this.syncTimeout)
     try {
       const io = framed(stream, MAX_SIZES.stateMessage)
-      const first = decodeStateSyncMessage(await io.read({ signal }))
+      let first = decodeStateSyncMessage(await io.read({ signal }))
+      let credential: Uint8Array | undefined
+      if (first.type === StateSyncMessage.Type.AWARENESS) {
+        // a private session's newcomer presents its grant before anything else
+        credential = first.payload
+        first = decodeStateSyncMessage(await io.read({ signal }))
+      }
       const replica = this.replicas.get(first.session)
       if (replica == null || first.type !== StateSyncMessage.Type.STATE_VECTOR) {
         throw new ProtocolViolationError(`unexpected ${first.type} for session ${first.session}`)
       }
       checkStateVector(first.payload)
       const session = first.session
+      await this.checkMember(replica, session, peer, credential)
+      await this.presentCredential(io, session, replica, signal)
       await io.write(encodeStateSyncMessage({ type: StateSyncMessage.Type.UPDATE, session, payload: bytes(encodeState(replica.doc, first.payload)) }), { signal })
       await io.write(encodeStateSyncMessage({ type: StateSyncMessage.Type.STATE_VECTOR, session, payload: bytes(encodeStateVector(replica.doc)) }), { signal })
       const diff = this.expect(await io.read({ signal }), session, StateSyncMessage.Type.UPDATE)
@@ -373,12 +435,40 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
     }
   }
 
-  private expect (bytes: Uint8Array, session: string, type: StateSyncMessage.Type): Uint8Array {
-    const m = decodeStateSyncMessage(bytes)
+  /** In a private session, send our grant first so a peer that lacks it still accepts us. */
+  private async presentCredential (io: Framed, session: string, replica: Replica, signal: AbortSignal): Promise<void> {
+    const credential = replica.membership?.credential()
+    if (credential == null) return
+    await io.write(encodeStateSyncMessage({ type: StateSyncMessage.Type.AWARENESS, session, payload: bytes(credential) }), { signal })
+  }
+
+  /** Throw `NotMemberError` (counted) unless `peer` may exchange state in a private session. */
+  private async checkMember (replica: Replica, session: string, peer: PeerId, credential?: Uint8Array): Promise<void> {
+    const membership = replica.membership
+    if (membership == null) return
+    const key = peer.toString()
+    if (credential != null && await membership.admit(key, credential)) return
+    if (await membership.isMember(key)) return
+    this.stats.nonMember++
+    this.safeDispatch('refused', { session, peer: key, reason: 'non-member' })
+    throw new NotMemberError(key, session)
+  }
+
+  /** Read the responder's diff, and the grant it may present before it (private sessions). */
+  private async readDiff (io: Framed, session: string, signal: AbortSignal): Promise<{ diff: Uint8Array, credential?: Uint8Array }> {
+    const raw = await io.read({ signal })
+    const m = decodeStateSyncMessage(raw)
+    if (m.type !== StateSyncMessage.Type.AWARENESS || m.session !== session) return { diff: this.expect(raw, session, StateSyncMessage.Type.UPDATE) }
+    this.stats.bytesIn += raw.length
+    return { credential: m.payload, diff: this.expect(await io.read({ signal }), session, StateSyncMessage.Type.UPDATE) }
+  }
+
+  private expect (raw: Uint8Array, session: string, type: StateSyncMessage.Type): Uint8Array {
+    const m = decodeStateSyncMessage(raw)
     if (m.session !== session || m.type !== type) {
       throw new ProtocolViolationError(`expected ${type} for session ${session}, got ${m.type} for ${m.session}`)
     }
-    this.stats.bytesIn += bytes.length
+    this.stats.bytesIn += raw.length
     return m.payload
   }
 

@@ -2,17 +2,23 @@ import { TypedEventEmitter } from 'main-event'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { CID } from 'multiformats/cid'
 import type * as Y from 'yjs'
-import { createModelContent } from '../content/index.js'
+import { createSessionContent, headEncoding, topKWireFor } from './delta.js'
+import type { TopKWire } from './delta.js'
 import { mergeModels, validateModel } from '../learn/index.js'
+import { MurmurError } from '../errors.js'
 import type { ModelSnapshot } from '../learn/index.js'
 import type { Dataset } from '../train/index.js'
 import {
-  createSessionDoc, getConfig, setConfig, upsertMember, touchMember, markMemberLeft, setHead, appendMetric, listHeads
+  createSessionDoc, getConfig, setConfig, upsertMember, touchMember, markMemberLeft, setHead, getHead, appendMetric, listHeads
 } from '../state/index.js'
 import type { AveragingRule, SessionConfig, ModelHead } from '../state/index.js'
 import type { VerifiedHead } from '../mesh/index.js'
 import { mulberry32 } from '../train/random.js'
 import type { MurmurNode, SessionTrainer, SessionEvents, RoundMetrics } from './types.js'
+import { SessionAccess } from './access.js'
+import type { SessionAccessInit, NonMemberStats } from './access.js'
+import { enforceBans } from './scoring.js'
+import type { PeerScores } from './scoring.js'
 
 /** Options of a `Session`. */
 export interface SessionInit {
@@ -45,6 +51,22 @@ export interface SessionInit {
   keepVersions?: number
   /** Only merge with peers we hold a direct connection to (the topology). @default true */
   connectedOnly?: boolean
+  /**
+   * Rounds this peer completed before a restart (its trainer already holds that model):
+   * the count, `maxRounds` and metrics go on from there. @default 0
+   */
+  resumeRound?: number
+  /**
+   * Make the session private: only the owner and holders of its grants are members; heads,
+   * shards and state updates from anyone else are ignored and counted (`nonMembers`).
+   */
+  access?: SessionAccessInit
+  /**
+   * Murmur's score of each peer. Peers whose models fail validation, whose content fails its
+   * hash, or whose state updates are refused are scored down; at the threshold they are no
+   * longer merged from and are disconnected for the ban's length.
+   */
+  scores?: PeerScores
 }
 
 /**
@@ -71,6 +93,9 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   private bytesSent = 0
   private bytesReceived = 0
   private lastHeadsSeen = new Map<string, number>()
+  private readonly access?: SessionAccess
+  private stopEnforcing?: () => void
+  private topk?: TopKWire
 
   constructor (init: SessionInit) {
     super()
@@ -79,8 +104,16 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     this.id = init.session
     this.doc = init.doc ?? createSessionDoc()
     this.rng = mulberry32(init.seed ?? Math.floor(Math.random() * 2 ** 31))
+    this.round = init.resumeRound ?? 0
     this.onHead = this.onHead.bind(this)
     this.onGone = this.onGone.bind(this)
+    this.onRefused = this.onRefused.bind(this)
+    if (init.access != null) this.access = new SessionAccess({ ...init.access, node: init.node, session: init.session, doc: this.doc })
+  }
+
+  /** What non-members tried (private sessions only). */
+  get nonMembers (): NonMemberStats | undefined {
+    return this.access?.stats
   }
 
   /** This peer's id. */
@@ -95,12 +128,22 @@ export class Session extends TypedEventEmitter<SessionEvents> {
 
   /** Join the session: replicate its document, wait for its config, build the trainer. */
   async join (options: { signal?: AbortSignal } = {}): Promise<void> {
-    this.node.services.state.join(this.id, this.doc)
-    this.node.services.heads.join(this.id)
+    const membership = this.access?.membership
+    this.access?.attach()
+    if (this.init.scores != null) this.stopEnforcing ??= enforceBans(this.node, this.init.scores)
+    this.node.services.state.join(this.id, this.doc, { membership })
+    this.node.services.heads.join(this.id, { membership })
     this.node.services.heads.addEventListener('head', this.onHead)
     this.node.services.state.addEventListener('presence:gone', this.onGone)
-    if (this.init.config != null && getConfig(this.doc) == null) setConfig(this.doc, this.init.config)
+    this.node.services.state.addEventListener('refused', this.onRefused)
+    this.node.services.heads.addEventListener('refused', this.onRefused)
+    if (this.init.config != null && getConfig(this.doc) == null) {
+      setConfig(this.doc, this.access != null ? { ...this.init.config, owner: this.access.owner } : this.init.config)
+    }
     this.config = await this.waitForConfig(options.signal)
+    this.topk ??= topKWireFor(this.config.encoding, { shards: this.node.services.shards, onBytes: n => { this.bytesReceived += n } })
+    // heads only move forward: a restarted peer continues after the version it last published
+    this.version = Math.max(this.version, getHead(this.doc, this.peerId)?.version ?? 0)
     this.trainer = await this.init.createTrainer(this.config.model)
     const now = Date.now()
     upsertMember(this.doc, { peerId: this.peerId, role: 'trainer', backend: this.init.backend ?? 'unknown', samples: this.init.train.count, joinedAt: now, lastSeen: now })
@@ -132,8 +175,13 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     await new Promise(resolve => setTimeout(resolve, 50))
     this.node.services.heads.removeEventListener('head', this.onHead)
     this.node.services.state.removeEventListener('presence:gone', this.onGone)
+    this.node.services.state.removeEventListener('refused', this.onRefused)
+    this.node.services.heads.removeEventListener('refused', this.onRefused)
     this.node.services.heads.leave(this.id)
     this.node.services.state.leave(this.id)
+    this.access?.detach()
+    this.stopEnforcing?.()
+    this.stopEnforcing = undefined
   }
 
   /** The current local model. */
@@ -157,7 +205,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     await this.publish(own, trained.loss)
 
     const t1 = Date.now()
-    const chosen = this.pickNeighbours(config.fanOut)
+    const chosen = await this.pickNeighbours(config.fanOut)
     const received = await this.fetchAll(chosen)
     const fetchMs = Date.now() - t1
 
@@ -170,6 +218,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
         valid.push(r)
       } catch {
         rejected++
+        this.init.scores?.penalize(r.peer, 'invalid-model')
       }
     }
     const rule = this.init.rule ?? config.averaging
@@ -178,7 +227,10 @@ export class Session extends TypedEventEmitter<SessionEvents> {
       const weights = [config.selfWeight, ...valid.map(() => (1 - config.selfWeight) / others)]
       const merged = mergeModels([own, ...valid.map(v => v.snapshot)], { rule, weights })
       trainer.setSnapshot(merged)
-      for (const v of valid) this.mergedVersion.set(v.peer, this.lastHeadsSeen.get(v.peer) ?? 0)
+      for (const v of valid) {
+        this.mergedVersion.set(v.peer, this.lastHeadsSeen.get(v.peer) ?? 0)
+        this.init.scores?.reward(v.peer)
+      }
       this.safeDispatchEvent('merged', { detail: { round: this.round + 1, peers: valid.map(v => v.peer), rule } })
     }
     const mergeMs = Date.now() - t2
@@ -210,8 +262,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   private async publish (snapshot: ModelSnapshot, loss: number): Promise<void> {
     const config = this.config as SessionConfig
     this.version++
-    const content = await createModelContent(snapshot, {
-      encoding: config.encoding,
+    const content = await createSessionContent(config.encoding, this.topk, snapshot, {
       architecture: JSON.stringify(config.model),
       modelId: this.id,
       version: this.version,
@@ -224,7 +275,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     this.parent = content.manifestCid
     this.ownVersions.push({ manifest: content.manifestCid, blocks: [content.manifestCid, ...content.shards.map(s => s.cid)] })
     await this.prune()
-    const head: ModelHead = { peerId: this.peerId, manifest: content.manifestCid.toString(), version: this.version, samples: this.init.train.count, encoding: config.encoding, timestamp: Date.now() }
+    const head: ModelHead = { peerId: this.peerId, manifest: content.manifestCid.toString(), version: this.version, samples: this.init.train.count, encoding: headEncoding(config.encoding), timestamp: Date.now() }
     setHead(this.doc, head)
     await this.node.services.heads.announce(this.id, {
       manifest: content.manifestCid.bytes,
@@ -239,7 +290,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
 
   /** Delete blocks of our own old versions that no kept version still uses. */
   private async prune (): Promise<void> {
-    const keep = this.init.keepVersions ?? 2
+    const keep = Math.max(this.init.keepVersions ?? 2, this.topk?.keepVersions ?? 0)
     if (this.ownVersions.length <= keep) return
     const old = this.ownVersions.splice(0, this.ownVersions.length - keep)
     const inUse = new Set(this.ownVersions.flatMap(v => v.blocks.map(c => c.toString())))
@@ -275,8 +326,15 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   }
 
   /** Up to k neighbours, preferring heads we have not merged yet; random among equals. */
-  private pickNeighbours (k: number): Array<{ peer: string, manifest: CID, version: number }> {
-    const all = this.candidates().map(c => ({ c, fresh: (this.mergedVersion.get(c.peer) ?? -1) < c.version ? 0 : 1, r: this.rng() }))
+  private async pickNeighbours (k: number): Promise<Array<{ peer: string, manifest: CID, version: number }>> {
+    const eligible: Array<{ peer: string, manifest: CID, version: number }> = []
+    for (const c of this.candidates()) {
+      if (this.init.scores?.isBanned(c.peer) === true) continue
+      // a non-member's head can reach the document only through a member: still not merged
+      if (this.access != null && !(await this.access.membership.isMember(c.peer))) continue
+      eligible.push(c)
+    }
+    const all = eligible.map(c => ({ c, fresh: (this.mergedVersion.get(c.peer) ?? -1) < c.version ? 0 : 1, r: this.rng() }))
     all.sort((a, b) => a.fresh - b.fresh || a.r - b.r)
     const chosen = all.slice(0, k).map(x => x.c)
     for (const c of chosen) this.lastHeadsSeen.set(c.peer, c.version)
@@ -286,16 +344,25 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   private async fetchAll (chosen: Array<{ peer: string, manifest: CID }>): Promise<Array<{ peer: string, snapshot: ModelSnapshot }>> {
     const signal = AbortSignal.timeout(this.init.fetchTimeout ?? 30_000)
     const settled = await Promise.allSettled(chosen.map(async c => {
-      const { snapshot, result } = await this.node.services.shards.fetchModel(c.manifest, {
-        providers: [peerIdFromString(c.peer)],
-        signal,
-        stallTimeout: this.init.fetchTimeout ?? 30_000
-      })
+      const options = { providers: [peerIdFromString(c.peer)], signal, stallTimeout: this.init.fetchTimeout ?? 30_000 }
+      // top-k: the receiver counts each block it fetches (onBytes), those of failed chains too
+      if (this.topk != null) return { peer: c.peer, snapshot: (await this.topk.receiver.fetch(c.peer, c.manifest, options)).snapshot }
+      const { snapshot, result } = await this.node.services.shards.fetchModel(c.manifest, options)
       this.bytesReceived += result.bytes
       return { peer: c.peer, snapshot }
     }))
     this.bytesSent = this.node.services.shards.stats.bytesServed
+    settled.forEach((s, i) => {
+      // content that fails its hash or does not decode is the provider's fault, not the network's
+      const peer = chosen[i]?.peer
+      if (s.status === 'rejected' && peer != null && isContentError(s.reason)) this.init.scores?.penalize(peer, 'bad-content')
+    })
     return settled.flatMap(s => s.status === 'fulfilled' ? [s.value] : [])
+  }
+
+  private onRefused (evt: CustomEvent<{ session: string, peer: string, reason?: string }>): void {
+    if (evt.detail.session !== this.id) return
+    this.init.scores?.penalize(evt.detail.peer, evt.detail.reason === 'malformed' ? 'refused-state' : 'non-member')
   }
 
   private onHead (evt: CustomEvent<VerifiedHead>): void {
@@ -307,6 +374,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   }
 
   private onGone (evt: CustomEvent<{ session: string, peer: string }>): void {
+    if (evt.detail.session === this.id) this.topk?.receiver.forget(evt.detail.peer)
     if (evt.detail.session !== this.id || !this.known.delete(evt.detail.peer)) return
     this.safeDispatchEvent('peer:leave', { detail: { peerId: evt.detail.peer } })
   }
@@ -319,6 +387,12 @@ export class Session extends TypedEventEmitter<SessionEvents> {
       await new Promise(resolve => setTimeout(resolve, 100))
     }
   }
+}
+
+const CONTENT_ERRORS = new Set(['InvalidShardError', 'InvalidManifestError', 'WireFormatError', 'MessageTooLargeError'])
+
+function isContentError (err: unknown): boolean {
+  return err instanceof MurmurError && CONTENT_ERRORS.has(err.name)
 }
 
 function localStepsOf (model: unknown): number {

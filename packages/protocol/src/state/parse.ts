@@ -1,10 +1,11 @@
-import type { Member, MemberRole, MetricEntry, ModelHead, SessionConfig, StoredGrant, AveragingRule } from './schema.js'
+import type { Member, MemberRole, MetricEntry, ModelHead, SessionConfig, SessionEncoding, StoredGrant, AveragingRule } from './schema.js'
 
 // Values in the document come from other peers: read them defensively. A malformed entry is
 // skipped by the readers (and counted by callers), never trusted and never thrown on.
 
 const ROLES: readonly MemberRole[] = ['trainer', 'relay', 'observer']
 const ENCODINGS = ['fp32', 'fp16', 'int8'] as const
+const HEAD_ENCODINGS = [...ENCODINGS, 'topk'] as const
 const RULES: readonly AveragingRule[] = ['variance-corrected', 'plain', 'median', 'trimmed-mean']
 
 type Obj = Record<string, unknown>
@@ -51,7 +52,7 @@ export function parseHead (v: unknown): ModelHead | undefined {
   const manifest = str(v, 'manifest', 128)
   const version = num(v, 'version')
   const samples = num(v, 'samples')
-  const encoding = oneOf(v, 'encoding', ENCODINGS)
+  const encoding = oneOf(v, 'encoding', HEAD_ENCODINGS)
   const timestamp = num(v, 'timestamp')
   if (peerId == null || manifest == null || version == null || samples == null || encoding == null || timestamp == null) return undefined
   if (!Number.isInteger(version)) return undefined
@@ -83,12 +84,24 @@ export function parseGrant (v: unknown): StoredGrant | undefined {
   return { peerId, role, expires, grant }
 }
 
+/** A session's encoding from an untrusted value: a dense name, or a well-formed top-k spec. */
+function parseEncoding (v: unknown): SessionEncoding | undefined {
+  if (typeof v === 'string') return (ENCODINGS as readonly string[]).includes(v) ? v as SessionEncoding : undefined
+  if (!isObj(v) || v.kind !== 'topk') return undefined
+  const fraction = num(v, 'fraction')
+  if (fraction == null || fraction <= 0 || fraction >= 1) return undefined
+  const values = v.values === undefined ? 'fp16' : oneOf(v, 'values', ['fp16', 'int8'] as const)
+  const keyframeEvery = v.keyframeEvery === undefined ? 8 : num(v, 'keyframeEvery', 1)
+  if (values == null || keyframeEvery == null || !Number.isInteger(keyframeEvery) || keyframeEvery > 64) return undefined
+  return { kind: 'topk', fraction, values, keyframeEvery }
+}
+
 /** A `SessionConfig` from untrusted document values, or undefined while incomplete/malformed. */
 export function parseConfig (v: Obj): SessionConfig | undefined {
   const averaging = oneOf(v, 'averaging', RULES)
   const fanOut = num(v, 'fanOut', 1)
   const selfWeight = num(v, 'selfWeight')
-  const encoding = oneOf(v, 'encoding', ENCODINGS)
+  const encoding = parseEncoding(v.encoding)
   if (!('model' in v) || averaging == null || fanOut == null || selfWeight == null || selfWeight >= 1 || encoding == null) return undefined
   const config: SessionConfig = { model: v.model, averaging, fanOut, selfWeight, encoding }
   const owner = str(v, 'owner', 512)

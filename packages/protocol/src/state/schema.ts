@@ -42,7 +42,8 @@ export interface ModelHead {
   manifest: string
   version: number
   samples: number
-  encoding: 'fp32' | 'fp16' | 'int8'
+  /** `topk` when the manifest may be a delta (see `TopKEncoding`). */
+  encoding: 'fp32' | 'fp16' | 'int8' | 'topk'
   timestamp: number
 }
 
@@ -66,6 +67,23 @@ export interface StoredGrant {
   grant: string
 }
 
+/**
+ * Top-k sparsified deltas with error feedback: each version sends the largest entries of
+ * (model − what receivers hold), and a full keyframe every `keyframeEvery` versions.
+ */
+export interface TopKEncoding {
+  kind: 'topk'
+  /** Fraction of each tensor's values sent per version, in (0, 1). */
+  fraction: number
+  /** How sent values (and keyframes) are stored. @default 'fp16' */
+  values?: 'fp16' | 'int8'
+  /** A full keyframe every this many versions, 1–64. @default 8 */
+  keyframeEvery?: number
+}
+
+/** How a session's peers put their models on the wire. */
+export type SessionEncoding = 'fp32' | 'fp16' | 'int8' | TopKEncoding
+
 /** Averaging rules a session can choose. */
 export type AveragingRule = 'variance-corrected' | 'plain' | 'median' | 'trimmed-mean'
 
@@ -81,7 +99,7 @@ export interface SessionConfig {
   fanOut: number
   /** Weight of a peer's own model in its merge (the rest is shared by the received ones). */
   selfWeight: number
-  encoding: 'fp32' | 'fp16' | 'int8'
+  encoding: SessionEncoding
   /** Owner public key (base64url) when the session is private. */
   owner?: string
 }
