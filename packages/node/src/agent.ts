@@ -1,6 +1,7 @@
 import type { Connection, PeerId, ServiceMap } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { headsTopic, isValidSessionId, stateTopic } from '@murmur/protocol'
+import type { ShardStore } from '@murmur/protocol'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { ServiceFactoryMap } from 'libp2p'
 import { parseMultiaddr } from './bootstrap.js'
@@ -43,7 +44,12 @@ export interface AgentOptions<S extends ServiceMap = Record<never, never>> {
    * @default 10000
    */
   reservationTimeout?: number
-  /** Extra libp2p services (shard exchange, state sync, ...). */
+  /**
+   * Where model shards are kept and served from (see `NodePeerOptions.store`).
+   * @default a store in the data directory's datastore, else in memory
+   */
+  store?: ShardStore
+  /** Extra libp2p services, merged over the defaults. */
   services?: ServiceFactoryMap<S>
   /** Receives everything the agent does worth telling its operator. */
   onEvent?: (event: AgentEvent) => void
@@ -103,6 +109,7 @@ export async function runAgent<S extends ServiceMap = Record<never, never>> (opt
     bootstrap: options.bootstrap,
     bootstrapTimeout: options.bootstrapTimeout ?? 10_000,
     iceServers: options.iceServers,
+    store: options.store,
     services: options.services
   })
   const relayIds = new Set(relays.map(peerIdOf).filter((p): p is string => p != null))
