@@ -1,9 +1,14 @@
 import { Session, Trainer, PeerScores, createSessionDoc, mergeModels, partitionIid, partitionDirichlet, partitionLabelShards, subset, mnistMlp } from '@murmur/protocol'
-import type { AveragingRule, Dataset, ModelConfig, ModelSnapshot, RoundMetrics, SessionTrainer } from '@murmur/protocol'
+import type { AveragingRule, Dataset, ModelConfig, ModelSnapshot, RoundMetrics } from '@murmur/protocol'
+import { byzantineTrainer } from './byzantine.js'
+import type { ByzantineSpec } from './byzantine.js'
 import { createMemoryPeer } from './memory-peer.js'
 import type { MemoryPeer } from './memory-peer.js'
 import { buildTopology } from './topology.js'
 import type { TopologySpec, Edges } from './topology.js'
+
+export { attackSnapshot, consensusOf } from './byzantine.js'
+export type { ByzantineAttack, ByzantineSpec } from './byzantine.js'
 
 /** How the training data is split across peers. */
 export type PartitionSpec =
@@ -16,23 +21,6 @@ export type Disruption =
   | { round: number, kind: 'drop', peers: number[] }
   | { round: number, kind: 'partition', islands: number[][] }
   | { round: number, kind: 'heal' }
-
-/** How a Byzantine peer corrupts the model it publishes. */
-export type ByzantineAttack = 'sign-flip' | 'scale' | 'noise' | 'nan' | 'stale'
-
-/**
- * Peers that publish an attacked model instead of their own each round. `factor`: sign-flip
- * publishes −factor·w (default 4), scale factor·w (default 8); both stay inside
- * `validateModel`'s 10× distance limit, so only the merge rule stands in the way (a flip by 1
- * or a uniform scale barely hurts a ReLU network: averaging them in mostly rescales it).
- * Noise adds Gaussian noise of factor × each tensor's standard deviation (default 3); nan
- * fills every value with NaN; stale keeps publishing the peer's initial model.
- */
-export interface ByzantineSpec {
-  peers: number[]
-  attack: ByzantineAttack
-  factor?: number
-}
 
 /** Options of one simulated run. */
 export interface SimulationOptions {
@@ -51,11 +39,13 @@ export interface SimulationOptions {
   /** Peers that hold no data: they merge and forward models but do not train. */
   connectivityOnly?: number[]
   disruptions?: Disruption[]
-  /** Byzantine peers; round summaries then cover the honest peers only. */
+  /** Byzantine peers (omniscient, colluding); round summaries then cover the honest peers only. */
   byzantine?: ByzantineSpec
   /**
    * Give each honest peer a `PeerScores` (fed to gossipsub too), so peers that keep sending
-   * invalid models are banned and disconnected. @default true when `byzantine` is set
+   * invalid models are banned and disconnected. Off, the merge rule alone faces the attack
+   * (validation still refuses NaN and outliers, but nobody is banned).
+   * @default true when `byzantine` is set
    */
   scoring?: boolean
   seed?: number
@@ -77,6 +67,10 @@ export interface RoundSummary {
   variance?: Record<string, number>
   /** Bans honest peers have imposed so far (with `scoring`). */
   bans?: number
+  /** Models the honest live peers merged this round (sum over peers). */
+  merged: number
+  /** Models the honest live peers' validation refused this round (sum over peers). */
+  rejected: number
 }
 
 /** The result of a run. */
@@ -105,54 +99,6 @@ function meanVariance (snapshots: ModelSnapshot[]): Record<string, number> {
   const sums: Record<string, number[]> = {}
   for (const s of snapshots) for (const [k, v] of Object.entries(variances(s))) (sums[k] ??= []).push(v)
   return Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, mean(v)]))
-}
-
-/** The model a Byzantine peer publishes in place of `honest`. */
-export function attackSnapshot (honest: ModelSnapshot, spec: ByzantineSpec, initial: ModelSnapshot, rng: () => number): ModelSnapshot {
-  if (spec.attack === 'stale') return initial
-  return {
-    tensors: honest.tensors.map(t => {
-      const data = new Float32Array(t.data.length)
-      if (spec.attack === 'sign-flip') {
-        const f = -(spec.factor ?? 4)
-        for (let j = 0; j < data.length; j++) data[j] = f * t.data[j]!
-      } else if (spec.attack === 'scale') {
-        const f = spec.factor ?? 8
-        for (let j = 0; j < data.length; j++) data[j] = f * t.data[j]!
-      } else if (spec.attack === 'nan') {
-        data.fill(Number.NaN)
-      } else {
-        let m = 0
-        for (const v of t.data) m += v
-        m /= Math.max(1, t.data.length)
-        let q = 0
-        for (const v of t.data) q += (v - m) * (v - m)
-        const sd = (spec.factor ?? 3) * Math.sqrt(q / Math.max(1, t.data.length))
-        for (let j = 0; j < data.length; j++) {
-          // Box–Muller from the seeded generator, so runs repeat
-          const g = Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng())
-          data[j] = t.data[j]! + sd * g
-        }
-      }
-      return { ...t, data }
-    })
-  }
-}
-
-/**
- * A trainer that trains and merges like everyone else but shows the session an attacked
- * model. Following the merges keeps the attack aimed at what the honest peers hold now (a
- * flipped copy of the consensus, not of some unrelated model).
- */
-function byzantineTrainer (inner: SessionTrainer, spec: ByzantineSpec, seed: number): SessionTrainer {
-  const initial = inner.getSnapshot()
-  const rng = mulberry(seed)
-  return {
-    trainSteps: async (data, steps) => inner.trainSteps(data, steps),
-    evaluate: (data) => inner.evaluate(data),
-    getSnapshot: () => attackSnapshot(inner.getSnapshot(), spec, initial, rng),
-    setSnapshot: (snapshot) => { inner.setSnapshot(snapshot) }
-  }
 }
 
 function mulberry (seed: number): () => number {
@@ -199,6 +145,8 @@ async function gossip (options: SimulationOptions, rule: AveragingRule, model: M
   const byzantine = new Set(options.byzantine?.peers ?? [])
   const scores = Array.from({ length: n }, (_, i) => (options.scoring ?? options.byzantine != null) && !byzantine.has(i) ? new PeerScores() : undefined)
   // while the mesh is partitioned, each peer refuses peers on another island (and those it banned)
+  // filled once the sessions exist: what the colluding attackers read each round
+  let honestModels = (): ModelSnapshot[] => []
   const peers: MemoryPeer[] = await Promise.all(Array.from({ length: n }, async (_, i) => createMemoryPeer({
     denyPeer: (other) => (island.size > 0 && island.get(other) !== island.get(ids[i] ?? '')) || (scores[i]?.isBanned(other) ?? false),
     appSpecificScore: scores[i]?.gossipScore
@@ -211,7 +159,7 @@ async function gossip (options: SimulationOptions, rule: AveragingRule, model: M
     config: { model, averaging: rule, fanOut: options.fanOut ?? 2, selfWeight: options.selfWeight ?? 0.5, encoding: options.encoding ?? 'fp32' },
     createTrainer: async (m) => {
       const trainer = await Trainer.create(m as ModelConfig, { seed: seed * 1000 + i, yieldEveryMs: 50 })
-      return options.byzantine != null && byzantine.has(i) ? byzantineTrainer(trainer, options.byzantine, seed * 31 + i) : trainer
+      return options.byzantine != null && byzantine.has(i) ? byzantineTrainer(trainer, options.byzantine, mulberry(seed * 31 + i), () => honestModels()) : trainer
     },
     scores: scores[i],
     train: data[i] as Dataset,
@@ -221,6 +169,7 @@ async function gossip (options: SimulationOptions, rule: AveragingRule, model: M
     keepVersions: 2
   }))
   const alive = new Set(Array.from({ length: n }, (_, i) => i))
+  honestModels = () => [...alive].filter(i => !byzantine.has(i)).map(i => (sessions[i] as Session).snapshot())
   try {
     await Promise.all(edges.map(async ([a, b]) => peers[a]?.dial((peers[b] as MemoryPeer).getMultiaddrs())))
     await Promise.all(sessions.map(async s => s.join()))
@@ -260,7 +209,9 @@ async function gossip (options: SimulationOptions, rule: AveragingRule, model: M
         meanAccuracy: mean(accs),
         minAccuracy: Math.min(...accs),
         maxAccuracy: Math.max(...accs),
-        bytesPerPeer: mean(live.map(i => (bytes.get(i) ?? 0) - (lastBytes.get(i) ?? 0)))
+        bytesPerPeer: mean(live.map(i => (bytes.get(i) ?? 0) - (lastBytes.get(i) ?? 0))),
+        merged: metrics.reduce((n, m) => n + m.mergedWith.length, 0),
+        rejected: metrics.reduce((n, m) => n + m.rejected, 0)
       }
       lastBytes = bytes
       if (scores.some(s => s != null)) summary.bans = scores.reduce((b, s) => b + (s?.stats.bans ?? 0), 0)
@@ -297,7 +248,7 @@ async function fedAvg (options: SimulationOptions, model: ModelConfig, data: Dat
       t0.setSnapshot(global)
       const { accuracy } = await t0.evaluate(options.test)
       const bytes = global.tensors.reduce((s, t) => s + t.data.length * 4, 0)
-      const summary: RoundSummary = { round: r, live: live.length, meanAccuracy: accuracy, minAccuracy: accuracy, maxAccuracy: accuracy, bytesPerPeer: 2 * bytes }
+      const summary: RoundSummary = { round: r, live: live.length, meanAccuracy: accuracy, minAccuracy: accuracy, maxAccuracy: accuracy, bytesPerPeer: 2 * bytes, merged: live.length, rejected: 0 }
       if (options.trackVariance === true) summary.variance = meanVariance([global])
       rounds.push(summary)
       options.onRound?.(summary)

@@ -10,3 +10,7 @@ export {
 export type { ModelContent, ModelContentOptions } from './model-content.js'
 export { MemoryShardStore, DatastoreShardStore } from './store.js'
 export type { ShardStore, ShardStoreStats } from './store.js'
+export {
+  DEFAULT_DELTA_CHUNK_SIZE, InvalidDeltaError, UnknownDeltaBaseError, isDeltaManifest, createDeltaContent, rebuildModelDelta, applyModelDelta
+} from './delta-content.js'
+export type { TensorDelta, ModelDelta, DeltaContentOptions } from './delta-content.js'

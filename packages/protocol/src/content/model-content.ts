@@ -76,7 +76,13 @@ export function fromWireEncoding (encoding: Encoding): ValueEncoding {
   return name
 }
 
-function fromWireKind (kind: TensorInfo.Kind): TensorKind {
+/** The wire enum for a tensor kind (shared with delta content). */
+export function toWireKind (kind: TensorKind): TensorInfo.Kind {
+  return KIND_TO_WIRE[kind]
+}
+
+/** The tensor kind for a wire enum (shared with delta content). */
+export function fromWireKind (kind: TensorInfo.Kind): TensorKind {
   const name = (Object.keys(KIND_TO_WIRE) as TensorKind[]).find(k => KIND_TO_WIRE[k] === kind)
   if (name == null) throw new InvalidManifestError(`unknown tensor kind ${String(kind)}`)
   return name
@@ -142,12 +148,7 @@ export async function createModelContent (snapshot: ModelSnapshot, options: Mode
     offset += bytes.byteLength
   })
 
-  const shards: ModelContent['shards'] = []
-  for (let start = 0; start < totalBytes; start += shardSize) {
-    const bytes = payload.subarray(start, Math.min(totalBytes, start + shardSize))
-    shards.push({ cid: await cidForBytes(bytes), bytes })
-  }
-
+  const shards = await shardPayload(payload, shardSize)
   const manifest: ModelManifest = {
     format: MANIFEST_FORMAT,
     modelId: options.modelId ?? '',
@@ -168,22 +169,21 @@ export async function createModelContent (snapshot: ModelSnapshot, options: Mode
   return { manifest, manifestBytes, manifestCid: await cidForBytes(manifestBytes), shards }
 }
 
-/**
- * Rebuild a snapshot from a manifest, fetching each shard with `getShard`. Every shard is
- * hash- and length-checked (`InvalidShardError` names the bad one) and every tensor's byte
- * range must be what its encoding produces (`InvalidManifestError`).
- */
-export async function rebuildSnapshot (manifest: ModelManifest, getShard: (cid: CID) => Promise<Uint8Array>): Promise<ModelSnapshot> {
-  validateManifest(manifest)
-  const encoding = fromWireEncoding(manifest.encoding)
-  const codec: CodecOptions = { chunkSize: manifest.chunkSize === 0 ? DEFAULT_INT8_CHUNK_SIZE : manifest.chunkSize }
-  for (const t of manifest.tensors) {
-    const expected = encodedByteLength(t.elements, encoding, codec)
-    if (t.length !== expected) {
-      throw new InvalidManifestError(`tensor ${JSON.stringify(t.name)} declares ${t.length} bytes; ${t.elements} ${encoding} values take ${expected}`)
-    }
+/** Cut a payload into shards of `shardSize` bytes (the last may be shorter), each named by its CID. */
+export async function shardPayload (payload: Uint8Array, shardSize: number): Promise<ModelContent['shards']> {
+  const shards: ModelContent['shards'] = []
+  for (let start = 0; start < payload.byteLength; start += shardSize) {
+    const bytes = payload.subarray(start, Math.min(payload.byteLength, start + shardSize))
+    shards.push({ cid: await cidForBytes(bytes), bytes })
   }
+  return shards
+}
 
+/**
+ * The concatenated payload of a (validated) manifest's shards, each fetched with `getShard`
+ * and checked against its CID and its expected length (`InvalidShardError` names a bad one).
+ */
+export async function assemblePayload (manifest: ModelManifest, getShard: (cid: CID) => Promise<Uint8Array>): Promise<Uint8Array> {
   const { shardSize, totalBytes } = manifest
   const payload = new Uint8Array(totalBytes)
   const cids = manifest.shards.map((bytes, i) => parseBlockCid(bytes, `shard ${i}`))
@@ -195,7 +195,27 @@ export async function rebuildSnapshot (manifest: ModelManifest, getShard: (cid: 
     if (bytes.byteLength !== want) throw new InvalidShardError(cid, `shard ${i} has ${bytes.byteLength} bytes, the manifest needs ${want}`)
     payload.set(bytes, i * shardSize)
   }
+  return payload
+}
 
+/**
+ * Rebuild a snapshot from a manifest, fetching each shard with `getShard`. Every shard is
+ * hash- and length-checked (`InvalidShardError` names the bad one) and every tensor's byte
+ * range must be what its encoding produces (`InvalidManifestError`).
+ */
+export async function rebuildSnapshot (manifest: ModelManifest, getShard: (cid: CID) => Promise<Uint8Array>): Promise<ModelSnapshot> {
+  validateManifest(manifest)
+  if (manifest.base != null) throw new InvalidManifestError('a delta manifest holds no whole model: apply it to its base (applyModelDelta)')
+  const encoding = fromWireEncoding(manifest.encoding)
+  const codec: CodecOptions = { chunkSize: manifest.chunkSize === 0 ? DEFAULT_INT8_CHUNK_SIZE : manifest.chunkSize }
+  for (const t of manifest.tensors) {
+    const expected = encodedByteLength(t.elements, encoding, codec)
+    if (t.length !== expected) {
+      throw new InvalidManifestError(`tensor ${JSON.stringify(t.name)} declares ${t.length} bytes; ${t.elements} ${encoding} values take ${expected}`)
+    }
+  }
+
+  const payload = await assemblePayload(manifest, getShard)
   return {
     tensors: manifest.tensors.map(t => ({
       name: t.name,

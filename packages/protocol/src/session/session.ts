@@ -221,7 +221,8 @@ export class Session extends TypedEventEmitter<SessionEvents> {
         this.init.scores?.penalize(r.peer, 'invalid-model')
       }
     }
-    const rule = this.init.rule ?? config.averaging
+    // read every round: a rule switched in the shared document reaches every peer, browsers included
+    const rule = this.init.rule ?? getConfig(this.doc)?.averaging ?? config.averaging
     if (valid.length > 0) {
       const others = valid.length
       const weights = [config.selfWeight, ...valid.map(() => (1 - config.selfWeight) / others)]

@@ -63,7 +63,18 @@ export function parseBlockCid (bytes: Uint8Array, field = 'cid'): CID {
   return cid
 }
 
-function validateTensor (t: TensorInfo, i: number, expectedOffset: number): number {
+/** The delta fields of a tensor: both present and consistent in a delta manifest, both absent otherwise. */
+function validateTensorDelta (t: TensorInfo, what: string, delta: boolean): void {
+  if (!delta) {
+    if (t.nonzeros != null || t.indexBytes != null) fail(what, 'nonzeros and indexBytes belong to delta manifests (with a base) only')
+    return
+  }
+  if (t.nonzeros == null || t.indexBytes == null) fail(what, 'a delta manifest needs nonzeros and indexBytes on every tensor')
+  checkCount(what, 'nonzeros', t.nonzeros, t.elements)
+  checkCount(what, 'indexBytes', t.indexBytes, t.length)
+}
+
+function validateTensor (t: TensorInfo, i: number, expectedOffset: number, delta = false): number {
   const what = `manifest tensor ${i}`
   checkString(what, 'name', t.name, 1, MAX_NAME_LENGTH)
   if (!KINDS.has(t.kind)) fail(what, `unknown kind ${String(t.kind)}`)
@@ -79,12 +90,14 @@ function validateTensor (t: TensorInfo, i: number, expectedOffset: number): numb
   checkCount(what, 'offset', t.offset)
   checkCount(what, 'length', t.length)
   if (t.offset !== expectedOffset) fail(what, `offset ${t.offset} should be ${expectedOffset}: tensors are stored back to back`)
+  validateTensorDelta(t, what, delta)
   return t.offset + t.length
 }
 
 /**
  * Throw `WireFormatError` unless a manifest's fields agree with each other: format, sizes,
- * tensors stored back to back covering `totalBytes`, one valid CID per shard.
+ * tensors stored back to back covering `totalBytes`, one valid CID per shard; in a delta
+ * manifest (`base` set) a block CID as base and the delta fields on every tensor.
  */
 export function validateManifest (m: ModelManifest): void {
   const what = 'manifest'
@@ -104,7 +117,7 @@ export function validateManifest (m: ModelManifest): void {
   const names = new Set<string>()
   let end = 0
   m.tensors.forEach((t, i) => {
-    end = validateTensor(t, i, end)
+    end = validateTensor(t, i, end, m.base != null)
     if (names.has(t.name)) fail(what, `duplicate tensor name ${JSON.stringify(t.name)}`)
     names.add(t.name)
   })
@@ -115,6 +128,7 @@ export function validateManifest (m: ModelManifest): void {
   }
   m.shards.forEach((s, i) => parseBlockCid(s, `shard ${i}`))
   if (m.parent != null) parseBlockCid(m.parent, 'parent')
+  if (m.base != null) parseBlockCid(m.base, 'base')
 }
 
 function validateShardRequest (m: ShardRequest): void {

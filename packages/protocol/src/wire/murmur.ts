@@ -34,6 +34,8 @@ export interface TensorInfo {
   elements: number
   offset: number
   length: number
+  nonzeros?: number
+  indexBytes?: number
 }
 
 export namespace TensorInfo {
@@ -96,6 +98,16 @@ export namespace TensorInfo {
           w.uint64Number(obj.length)
         }
 
+        if (obj.nonzeros != null) {
+          w.uint32(56)
+          w.uint64Number(obj.nonzeros)
+        }
+
+        if (obj.indexBytes != null) {
+          w.uint32(64)
+          w.uint64Number(obj.indexBytes)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -141,6 +153,14 @@ export namespace TensorInfo {
             }
             case 6: {
               obj.length = reader.uint64Number()
+              break
+            }
+            case 7: {
+              obj.nonzeros = reader.uint64Number()
+              break
+            }
+            case 8: {
+              obj.indexBytes = reader.uint64Number()
               break
             }
             default: {
@@ -212,6 +232,20 @@ export namespace TensorInfo {
               }
               break
             }
+            case 7: {
+              yield {
+                field: `${prefix}.nonzeros`,
+                value: reader.uint64Number()
+              }
+              break
+            }
+            case 8: {
+              yield {
+                field: `${prefix}.indexBytes`,
+                value: reader.uint64Number()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -255,6 +289,16 @@ export namespace TensorInfo {
     value: number
   }
 
+  export interface TensorInfoNonzerosFieldEvent {
+    field: '$.nonzeros'
+    value: number
+  }
+
+  export interface TensorInfoIndexBytesFieldEvent {
+    field: '$.indexBytes'
+    value: number
+  }
+
   export function encode (obj: Partial<TensorInfo>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, TensorInfo.codec())
   }
@@ -263,7 +307,7 @@ export namespace TensorInfo {
     return decodeMessage(buf, TensorInfo.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TensorInfo>): Generator<TensorInfoNameFieldEvent | TensorInfoShapeFieldEvent | TensorInfoKindFieldEvent | TensorInfoElementsFieldEvent | TensorInfoOffsetFieldEvent | TensorInfoLengthFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TensorInfo>): Generator<TensorInfoNameFieldEvent | TensorInfoShapeFieldEvent | TensorInfoKindFieldEvent | TensorInfoElementsFieldEvent | TensorInfoOffsetFieldEvent | TensorInfoLengthFieldEvent | TensorInfoNonzerosFieldEvent | TensorInfoIndexBytesFieldEvent> {
     return streamMessage(buf, TensorInfo.codec(), opts)
   }
 }
@@ -283,6 +327,7 @@ export interface ModelManifest {
   samples: number
   author: string
   createdAt: number
+  base?: Uint8Array<ArrayBuffer>
 }
 
 export namespace ModelManifest {
@@ -367,6 +412,11 @@ export namespace ModelManifest {
         if ((obj.createdAt != null && obj.createdAt !== 0)) {
           w.uint32(112)
           w.uint64Number(obj.createdAt)
+        }
+
+        if (obj.base != null) {
+          w.uint32(122)
+          w.bytes(obj.base)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -459,6 +509,10 @@ export namespace ModelManifest {
             }
             case 14: {
               obj.createdAt = reader.uint64Number()
+              break
+            }
+            case 15: {
+              obj.base = reader.bytes()
               break
             }
             default: {
@@ -598,6 +652,13 @@ export namespace ModelManifest {
               }
               break
             }
+            case 15: {
+              yield {
+                field: `${prefix}.base`,
+                value: reader.bytes()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -671,6 +732,18 @@ export namespace ModelManifest {
     index: number
   }
 
+  export interface ModelManifestTensorsNonzerosFieldEvent {
+    field: '$.tensors[].nonzeros'
+    value: number
+    index: number
+  }
+
+  export interface ModelManifestTensorsIndexBytesFieldEvent {
+    field: '$.tensors[].indexBytes'
+    value: number
+    index: number
+  }
+
   export interface ModelManifestShardSizeFieldEvent {
     field: '$.shardSize'
     value: number
@@ -712,6 +785,11 @@ export namespace ModelManifest {
     value: number
   }
 
+  export interface ModelManifestBaseFieldEvent {
+    field: '$.base'
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export function encode (obj: Partial<ModelManifest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, ModelManifest.codec())
   }
@@ -720,7 +798,7 @@ export namespace ModelManifest {
     return decodeMessage(buf, ModelManifest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelManifest>): Generator<ModelManifestFormatFieldEvent | ModelManifestModelIdFieldEvent | ModelManifestArchitectureFieldEvent | ModelManifestEncodingFieldEvent | ModelManifestChunkSizeFieldEvent | ModelManifestTensorsNameFieldEvent | ModelManifestTensorsShapeFieldEvent | ModelManifestTensorsKindFieldEvent | ModelManifestTensorsElementsFieldEvent | ModelManifestTensorsOffsetFieldEvent | ModelManifestTensorsLengthFieldEvent | ModelManifestShardSizeFieldEvent | ModelManifestTotalBytesFieldEvent | ModelManifestShardsFieldEvent | ModelManifestVersionFieldEvent | ModelManifestParentFieldEvent | ModelManifestSamplesFieldEvent | ModelManifestAuthorFieldEvent | ModelManifestCreatedAtFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelManifest>): Generator<ModelManifestFormatFieldEvent | ModelManifestModelIdFieldEvent | ModelManifestArchitectureFieldEvent | ModelManifestEncodingFieldEvent | ModelManifestChunkSizeFieldEvent | ModelManifestTensorsNameFieldEvent | ModelManifestTensorsShapeFieldEvent | ModelManifestTensorsKindFieldEvent | ModelManifestTensorsElementsFieldEvent | ModelManifestTensorsOffsetFieldEvent | ModelManifestTensorsLengthFieldEvent | ModelManifestTensorsNonzerosFieldEvent | ModelManifestTensorsIndexBytesFieldEvent | ModelManifestShardSizeFieldEvent | ModelManifestTotalBytesFieldEvent | ModelManifestShardsFieldEvent | ModelManifestVersionFieldEvent | ModelManifestParentFieldEvent | ModelManifestSamplesFieldEvent | ModelManifestAuthorFieldEvent | ModelManifestCreatedAtFieldEvent | ModelManifestBaseFieldEvent> {
     return streamMessage(buf, ModelManifest.codec(), opts)
   }
 }
