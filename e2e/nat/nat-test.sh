@@ -9,18 +9,27 @@
 #
 # Agent 2 dials agent 1 by peer id (`murmur agent --dial`): the relayed connection first,
 # then DCUtR / the direct upgrade (TCP), then WebRTC with STUN. The script prints which
-# transports gave a direct connection and exits 0 only if one did; the agents' lines
-# `DIRECT <peer> <transport> <addr>` are the hook for work over that connection.
+# transports gave a direct connection; the agents' lines `DIRECT <peer> <transport> <addr>`
+# are the hook for work over that connection.
+#
+# Then the work itself: shard-peer.mjs agents (the same createNodePeer/runAgent, plus a
+# model) replace them in the two namespaces. The one behind NAT 1 publishes a model of
+# SHARD_MIB MiB of random weights; the one behind NAT 2 reaches it through the relay, waits
+# for a direct connection and fetches every shard over it, rebuilds the snapshot and checks
+# its sha256. The script exits 0 only if the agents got a direct connection and the fetch
+# matched, carried by direct connections only (`FETCHED ... via=<transport>:direct ...`).
 #
 # Env: PUBLIC_PREFIX (default 10.99.0; libp2p counts 10/8 as private, so DCUtR will not
 #      even try it), ROUTER_FIREWALL=0 drops the routers' INPUT firewall (WebRTC then
 #      fails, see setup_router), NODE (default the repo's pinned Node 24), KEEP_LOGS=1
-#      keeps the log directory. Only one run at a time (a lock enforces it).
+#      keeps the log directory, SHARD_MIB (default 2) sizes the fetched model. Only one
+#      run at a time (a lock enforces it).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 CLI="$REPO/packages/node/dist/src/cli.js"
+SHARD_PEER="$HERE/shard-peer.mjs"
 NODE="${NODE:-$REPO/node_modules/.bin/node}"
 PUB="${PUBLIC_PREFIX:-10.99.0}"
 NS_PUB=mnat-pub NS_R1=mnat-r1 NS_R2=mnat-r2 NS_A1=mnat-a1 NS_A2=mnat-a2
@@ -166,3 +175,33 @@ grep -h '^DIRECT ' "$LOGS/a1.out" "$LOGS/a2.out" | sed 's/^/  /' || true
 grep -q "^DIRECT $A1 " "$LOGS/a2.out" || fail "agent 2 has no direct connection to agent 1"
 grep -q "^DIRECT $A2 " "$LOGS/a1.out" || fail "agent 1 has no direct connection to agent 2"
 say "PASS: direct connection across two NATs ($([ -n "$UPGRADE" ] && echo "$UPGRADE, ")$([ "$WEBRTC" = true ] && echo webrtc))"
+
+# --- a shard fetch over the direct connection ------------------------------------------
+# the CLI agents have shown what they can; free the CPU and the relay for the shard agents
+for pid in "${PIDS[@]:2}"; do kill -TERM "$pid" 2>/dev/null || true; done
+
+spawn "$NS_A1" "$LOGS/s1.out" "$LOGS/s1.err" "$NODE" "$SHARD_PEER" seed --bootstrap "$RELAY" --ice "$ICE" --mib "${SHARD_MIB:-2}"
+wait_for "$LOGS/s1.out" '^SHA256 ' 30 || { cat "$LOGS/s1.out" "$LOGS/s1.err" >&2; fail "the seeding agent did not publish its model"; }
+wait_for "$LOGS/s1.out" '^RESERVED ' 15 || { cat "$LOGS/s1.out" "$LOGS/s1.err" >&2; fail "the seeding agent got no relay reservation"; }
+S1="$(sed -n 's/^PEER //p' "$LOGS/s1.out")"
+MANIFEST="$(sed -n 's/^MANIFEST //p' "$LOGS/s1.out")"
+SHA="$(sed -n 's/^SHA256 //p' "$LOGS/s1.out")"
+say "seeding agent $S1 (behind NAT 1) publishes ${SHARD_MIB:-2} MiB model $MANIFEST"
+
+spawn "$NS_A2" "$LOGS/s2.out" "$LOGS/s2.err" "$NODE" "$SHARD_PEER" fetch --bootstrap "$RELAY" --ice "$ICE" \
+  --dial "$S1" --manifest "$MANIFEST" --sha256 "$SHA"
+FETCHER=${PIDS[-1]}
+wait_for "$LOGS/s2.out" '^(FETCHED|FETCHFAILED) ' 80 || { cat "$LOGS/s2.out" "$LOGS/s2.err" >&2; fail "the fetching agent did not finish"; }
+FETCHED="$(grep -m1 -E '^(FETCHED|FETCHFAILED) ' "$LOGS/s2.out")"
+SHARD_REPORT="$(sed -n 's/^REPORT //p' "$LOGS/s2.out")"
+wait "$FETCHER" 2>/dev/null && FETCH_RC=0 || FETCH_RC=$?
+say "fetching agent (behind NAT 2) -> $SHARD_REPORT"
+printf '%s\n' "shard fetch across two NATs:" "  $FETCHED"
+grep -h '^SERVED ' "$LOGS/s1.out" | tail -n1 | sed 's/^/  seeder /' || true
+
+case "$FETCHED" in
+  FETCHED*sha256=ok*) ;;
+  *) cat "$LOGS/s2.err" >&2; fail "shard fetch over the direct connection failed: $FETCHED" ;;
+esac
+[ "$FETCH_RC" = 0 ] || fail "the shard fetch used a relayed connection (exit $FETCH_RC): $FETCHED"
+say "PASS: shard fetch over a direct connection across two NATs ($(sed -E 's/.* via=([a-z-]+):direct.*/\1/' <<<"$FETCHED"))"

@@ -6,19 +6,13 @@ import { autoNAT } from '@libp2p/autonat'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { dcutr } from '@libp2p/dcutr'
-import { gossipsub } from '@libp2p/gossipsub'
-import type { GossipSub } from '@libp2p/gossipsub'
-import { identify, identifyPush } from '@libp2p/identify'
-import type { Identify, IdentifyPush } from '@libp2p/identify'
 import type { Libp2p, PrivateKey, ServiceMap } from '@libp2p/interface'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
-import type { KadDHT } from '@libp2p/kad-dht'
 import { memory } from '@libp2p/memory'
-import { ping } from '@libp2p/ping'
-import type { Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { webRTC, webRTCDirect } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
+import { DatastoreShardStore, MemoryShardStore, murmurServices } from '@murmur/protocol'
+import type { MurmurServices, MurmurServicesInit, ShardStore } from '@murmur/protocol'
 import { FsDatastore } from 'datastore-fs'
 import { createLibp2p } from 'libp2p'
 import type { Libp2pOptions, ServiceFactoryMap } from 'libp2p'
@@ -28,8 +22,8 @@ import type { DirectUpgrade } from './direct-upgrade.js'
 import { AddressInUseError, BootstrapUnreachableError } from './errors.js'
 import { loadOrCreateIdentity } from './identity.js'
 
-/** Murmur runs its own Kademlia DHT, apart from the public IPFS one (same id as `@murmur/protocol`'s services). */
-export const MURMUR_DHT_PROTOCOL = '/murmur/kad/1.0.0'
+/** Murmur's own Kademlia DHT protocol id; one definition, in `@murmur/protocol`. */
+export { MURMUR_DHT_PROTOCOL } from '@murmur/protocol'
 
 /** Version string peers see through identify. */
 export const MURMUR_USER_AGENT = 'murmur-node/0.1.0'
@@ -74,7 +68,8 @@ export interface NodePeerOptions<S extends ServiceMap = Record<never, never>> {
   /**
    * Directory for state that survives restarts: the Ed25519 identity in
    * `<dataDir>/identity.key` (mode 0600, created on first run) and a file-backed
-   * datastore in `<dataDir>/datastore` (peer store, DHT records).
+   * datastore in `<dataDir>/datastore` (peer store, DHT records and, unless `store` is
+   * given, model shards).
    * @default undefined (a fresh identity and an in-memory datastore on every start)
    */
   dataDir?: string
@@ -129,8 +124,23 @@ export interface NodePeerOptions<S extends ServiceMap = Record<never, never>> {
    */
   dhtMode?: 'server' | 'client' | 'auto'
   /**
-   * Extra libp2p services (e.g. Murmur's `shardExchange`, `stateSync`), merged over the
-   * defaults: a key that is also a default service replaces it.
+   * Where model shards and manifests are kept and served from.
+   * @default a `DatastoreShardStore` in `<dataDir>/datastore` when `dataDir` is set (a
+   * restarted agent still holds and serves what it fetched), else a `MemoryShardStore`
+   */
+  store?: ShardStore
+  /**
+   * Keep private and loopback addresses in DHT records (see `MurmurServicesInit`).
+   * @default true
+   */
+  allowPrivateAddresses?: boolean
+  /** Options of the shard exchange (upload cap, request rates, ...). */
+  shards?: MurmurServicesInit['shards']
+  /** Options of state sync. */
+  state?: MurmurServicesInit['state']
+  /**
+   * Extra libp2p services, merged over Murmur's (`murmurServices`) and the Node-only
+   * ones: a key that is also a default service replaces it.
    * @default {}
    */
   services?: ServiceFactoryMap<S>
@@ -156,16 +166,14 @@ export interface NodePeerOptions<S extends ServiceMap = Record<never, never>> {
   privateKey?: PrivateKey
 }
 
-/** The services every Node peer runs; `node.services.dht`, `node.services.pubsub`, ... */
-export interface NodePeerServices {
+/**
+ * The services every Node peer runs: Murmur's own (`node.services.dht`, `.pubsub`,
+ * `.shards`, `.state`, `.heads`, ...) plus the Node-only NAT traversal services.
+ */
+export type NodePeerServices = MurmurServices & {
   [key: string]: unknown
-  identify: Identify
-  identifyPush: IdentifyPush
-  ping: Ping
   autoNAT: unknown
   dcutr: unknown
-  dht: KadDHT
-  pubsub: GossipSub
   /** Absent when `directUpgrade: false`. */
   directUpgrade?: DirectUpgrade
   /** Present only when `relayServer` is set. */
@@ -194,25 +202,18 @@ export async function createNodePeer<S extends ServiceMap = Record<never, never>
     ? [memory(), circuitRelayTransport()]
     : [tcp(), webSockets(), webRTC({ rtcConfiguration }), webRTCDirect({ rtcConfiguration }), circuitRelayTransport()]
 
-  const mode = options.dhtMode ?? (isRelay ? 'server' : 'auto')
+  const store = options.store ?? (datastore != null ? new DatastoreShardStore(datastore) : new MemoryShardStore())
   const defaults = {
-    identify: identify(),
-    identifyPush: identifyPush(),
-    ping: ping(),
+    ...murmurServices({
+      store,
+      // 'auto' lets kad-dht switch to server once AutoNAT confirms a public address
+      dhtMode: options.dhtMode ?? (isRelay ? 'server' : 'auto'),
+      allowPrivateAddresses: options.allowPrivateAddresses,
+      shards: options.shards,
+      state: options.state
+    }),
     autoNAT: autoNAT(),
     dcutr: dcutr(),
-    dht: kadDHT({
-      protocol: MURMUR_DHT_PROTOCOL,
-      // undefined lets kad-dht switch to server when it sees a public address
-      clientMode: mode === 'auto' ? undefined : mode === 'client',
-      // Murmur meshes live on LANs and in namespaces as often as on the internet
-      peerInfoMapper: passthroughMapper
-    }),
-    pubsub: gossipsub({
-      globalSignaturePolicy: 'StrictSign',
-      allowPublishToZeroTopicPeers: true,
-      emitSelf: false
-    }),
     ...(options.directUpgrade === false ? {} : { directUpgrade: directUpgrade() }),
     ...(isRelay ? { relay: relayService(options.relayServer === true ? {} : options.relayServer as RelayServerLimits) } : {})
   }

@@ -4,8 +4,10 @@ import { describe, expect, it } from 'vitest'
 import { requireBuiltCli } from './helpers.js'
 
 // Runs e2e/nat/nat-test.sh: two agents behind two masquerading NATs (Linux network
-// namespaces), a relay and a STUN server on a "public" namespace network. It needs root,
-// iproute2, iptables and coturn; where they are missing the test says so and is skipped.
+// namespaces), a relay and a STUN server on a "public" namespace network; then two
+// shard-peer agents in the same places move a 2 MiB model over their direct connection.
+// It needs root, iproute2, iptables and coturn; where they are missing the test says so
+// and is skipped.
 
 const SCRIPT = fileURLToPath(new URL('../../../e2e/nat/nat-test.sh', import.meta.url))
 
@@ -24,7 +26,7 @@ const missing = missingCapability()
 if (missing != null) console.info(`nat.spec skipped: ${missing}`)
 
 describe('NAT traversal', () => {
-  it.skipIf(missing != null)('two agents behind masquerading NATs end with a direct connection', async () => {
+  it.skipIf(missing != null)('two agents behind masquerading NATs end with a direct connection that carries a shard fetch', async () => {
     requireBuiltCli()
     const child = spawn('bash', [SCRIPT], { env: { ...process.env, NODE: process.execPath }, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
@@ -40,5 +42,22 @@ describe('NAT traversal', () => {
     expect(stderr).toContain('PASS: direct connection across two NATs')
     // the proof: each agent printed DIRECT once a ping crossed the direct connection
     expect(stdout.match(/^ {2}DIRECT 12D3KooW\w+ (webrtc|tcp) \S+ rtt=[\d.]+ms$/gm)?.length).toBeGreaterThanOrEqual(2)
+
+    // which transports worked, as the script's table says (not all must: DCUtR skips 10/8)
+    const transports = ['relayed', 'DCUtR', 'WebRTC'].map(name => {
+      const row = stdout.split('\n').find(l => l.startsWith(name))
+      return `${name}: ${row?.slice(40).trim().split(/\s+/)[0] ?? 'missing'}`
+    })
+    console.info(`transports: ${transports.join(', ')}`)
+
+    // the model crossed the NATs whole, on a direct connection only
+    expect(stderr).toContain('PASS: shard fetch over a direct connection across two NATs')
+    const fetched = /^ {2}FETCHED (\d+) (\d+) (\d+) sha256=(\w+) via=(\S+) /m.exec(stdout)
+    expect(fetched, stdout).not.toBeNull()
+    const [, blocks, bytes, , hash, via] = fetched ?? []
+    expect(hash).toBe('ok')
+    expect(Number(blocks)).toBe(9) // 2 MiB in 256 KiB shards, plus the manifest
+    expect(Number(bytes)).toBeGreaterThan(2 * 1024 * 1024)
+    expect(via).toMatch(/^(webrtc|tcp):direct$/)
   }, 90_000)
 })

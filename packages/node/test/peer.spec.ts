@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { createModelContent, MemoryShardStore, MURMUR_DHT_PROTOCOL as PROTOCOL_DHT } from '@murmur/protocol'
+import type { ModelSnapshot } from '@murmur/protocol'
 import { createNodePeer, IDENTITY_FILE, MURMUR_DHT_PROTOCOL } from '../src/index.js'
 import type { NodePeer, NodePeerOptions } from '../src/index.js'
 import type { ServiceMap } from '@libp2p/interface'
@@ -28,6 +30,14 @@ async function tempDir (): Promise<string> {
 async function filesUnder (dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true })
   return entries.filter(e => e.isFile()).map(e => join(e.parentPath, e.name))
+}
+
+/** A one-tensor model of `n` pseudo-random weights (seeded: the same bytes every run). */
+function randomSnapshot (n: number): ModelSnapshot {
+  const data = new Float32Array(n)
+  let s = 7
+  for (let i = 0; i < n; i++) { s = (s * 1664525 + 1013904223) >>> 0; data[i] = s / 2 ** 32 - 0.5 }
+  return { tensors: [{ name: 'dense/kernel', shape: [n], kind: 'weight', data }] }
 }
 
 afterEach(async () => {
@@ -94,13 +104,52 @@ describe('createNodePeer', () => {
       services: { hello: (components: { peerId: { toString: () => string } }) => ({ greeting: `hello from ${components.peerId.toString()}` }) }
     })
     expect(node.services.hello.greeting).toBe(`hello from ${node.peerId.toString()}`)
-    for (const name of ['identify', 'identifyPush', 'ping', 'autoNAT', 'dcutr', 'dht', 'pubsub', 'directUpgrade']) {
+    for (const name of ['identify', 'identifyPush', 'ping', 'autoNAT', 'dcutr', 'dht', 'pubsub', 'shards', 'state', 'heads', 'directUpgrade']) {
       expect(node.services[name], name).toBeDefined()
     }
     expect(node.services.relay).toBeUndefined()
     expect(node.services.pubsub.globalSignaturePolicy).toBe('StrictSign')
     expect(node.getProtocols()).toContain(MURMUR_DHT_PROTOCOL)
     expect(node.getProtocols()).not.toContain('/ipfs/kad/1.0.0')
+  })
+
+  it('has one DHT protocol id, the one @murmur/protocol defines', () => {
+    expect(MURMUR_DHT_PROTOCOL).toBe(PROTOCOL_DHT)
+  })
+
+  it('uses the shard store it is given, else memory without a dataDir', async () => {
+    const store = new MemoryShardStore()
+    const given = await peer({ transports: 'memory', store })
+    expect(given.services.shards.store).toBe(store)
+    const plain = await peer({ transports: 'memory' })
+    expect(plain.services.shards.store).toBeInstanceOf(MemoryShardStore)
+    expect(plain.services.dht.getMode()).toBe('client')
+  })
+
+  it('keeps fetched shards in <dataDir>/datastore and serves them again after a restart', async () => {
+    const snapshot = randomSnapshot(300_000)
+    const content = await createModelContent(snapshot, { shardSize: 64 * 1024, modelId: 'peer-spec' })
+    const seeder = await peer({ transports: 'memory', dhtMode: 'server' })
+    await seeder.services.shards.publish(content)
+
+    const dataDir = await tempDir()
+    const first = await peer({ dataDir, transports: 'memory', dhtMode: 'server' })
+    await first.dial(seeder.getMultiaddrs())
+    const fetched = await first.services.shards.fetchModel(content.manifestCid, { providers: [seeder.peerId], signal: AbortSignal.timeout(20_000) })
+    expect(fetched.snapshot.tensors[0]?.data).toEqual(snapshot.tensors[0]?.data)
+    expect(fetched.result.shards).toBe(content.shards.length + 1)
+    await first.stop()
+    await seeder.stop()
+
+    const restarted = await peer({ dataDir, transports: 'memory', dhtMode: 'server' })
+    expect(restarted.services.shards.store).not.toBeInstanceOf(MemoryShardStore)
+    for (const { cid } of content.shards) expect(await restarted.services.shards.store.has(cid)).toBe(true)
+    // a newcomer gets the whole model from the restarted peer alone: it came back from disk
+    const newcomer = await peer({ transports: 'memory', dhtMode: 'server' })
+    await newcomer.dial(restarted.getMultiaddrs())
+    const again = await newcomer.services.shards.fetchModel(content.manifestCid, { providers: [restarted.peerId], signal: AbortSignal.timeout(20_000) })
+    expect(again.snapshot.tensors[0]?.data).toEqual(snapshot.tensors[0]?.data)
+    expect(Object.keys(again.result.servedBy)).toEqual([restarted.peerId.toString()])
   })
 
   it('delivers gossipsub messages between two memory-transport peers', async () => {

@@ -72,9 +72,11 @@ interface Provider {
 const NOT_FOUND_RETRY_MS = 1500
 const DISCOVERY_CONCURRENCY = 6
 /** Peers that fetch the same model become providers as they go: look again this often... */
-const REDISCOVER_MS = 1000
-/** ...for this many pending blocks, so the lookups stay cheap however large the model. */
-const REDISCOVER_SAMPLE = 8
+const REDISCOVER_MS = 2000
+/** ...for this many pending blocks, so the lookups stay cheap however large the model... */
+const REDISCOVER_SAMPLE = 4
+/** ...while fewer providers than this are in use (DHT lookups cost every peer on the path). */
+const REDISCOVER_BELOW = 6
 /** Requests queued at a provider are commitments made on stale knowledge: keep each provider's queue about this short. */
 const TARGET_QUEUE_MS = 1000
 
@@ -151,7 +153,7 @@ class BlockFetch {
         // blocks now and then to find the peers that fetched them since
         if (this.discovering === 0) {
           if (this.inFlight.size === 0 && this.liveProviders().length === 0) void this.discover()
-          else if (this.pending.size > 0 && Date.now() - this.lastDiscovery > REDISCOVER_MS) void this.discover(this.sample(REDISCOVER_SAMPLE))
+          else if (this.pending.size > 0 && this.liveProviders().length < REDISCOVER_BELOW && Date.now() - this.lastDiscovery > REDISCOVER_MS) void this.discover(this.sample(REDISCOVER_SAMPLE))
         }
         await new Promise<void>(resolve => {
           const t = setTimeout(resolve, 250)
