@@ -4,10 +4,12 @@
  * everyone each round) in the same harness. Also the disaster scenario (BA topology, drop
  * data-holding vs hub peers).
  *
- *   node dist/gossip.bench.js [vanishing|disaster|all]
- *   MURMUR_BENCH_ROUNDS=30 MURMUR_BENCH_TRAIN=20000 node dist/gossip.bench.js vanishing
+ *   node dist/gossip.bench.js [vanishing|disaster|noniid|all]
+ *   MURMUR_BENCH_RULES=plain node dist/gossip.bench.js vanishing   (one rule; others are read from earlier runs' saved results)
+ *   MURMUR_BENCH_ROUNDS=30 MURMUR_BENCH_TRAIN=20000 MURMUR_BENCH_E=20 MURMUR_BENCH_LR=0.1 node dist/gossip.bench.js vanishing
  */
-import { writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { mnistMlp } from '@murmur/protocol'
 import { simulate, loadMnist, initNodeBackend, buildTopology, byDegree } from '@murmur/node'
 import type { RoundSummary, SimulationOptions } from '@murmur/node'
@@ -17,8 +19,12 @@ const rounds = Number(process.env.MURMUR_BENCH_ROUNDS ?? 30)
 const backend = await initNodeBackend()
 const train = await loadMnist({ split: 'train', limit: Number(process.env.MURMUR_BENCH_TRAIN ?? 32_000) })
 const test = await loadMnist({ split: 'test', limit: Number(process.env.MURMUR_BENCH_TEST ?? 2000) })
-const model = mnistMlp({ localSteps: 20, batchSize: 32 })
-console.log(`backend ${backend.backend}; ${train.count} training images split over the peers, ${test.count} test images; E = ${model.localSteps} steps of ${model.batchSize}\n`)
+const model = mnistMlp({
+  localSteps: Number(process.env.MURMUR_BENCH_E ?? 20),
+  batchSize: 32,
+  optimizer: { name: 'sgd', learningRate: Number(process.env.MURMUR_BENCH_LR ?? 0.1) }
+})
+console.log(`backend ${backend.backend}; ${train.count} training images split over the peers, ${test.count} test images; E = ${model.localSteps} steps of ${model.batchSize}, SGD learning rate ${model.optimizer.learningRate}\n`)
 
 const roundsTo = (rs: RoundSummary[], target: number): string => {
   const r = rs.find(x => x.meanAccuracy >= target)
@@ -42,7 +48,17 @@ async function run (label: string, options: Omit<SimulationOptions, 'train' | 't
 if (which === 'vanishing' || which === 'all') {
   const base = { peers: 16, topology: { kind: 'random-regular', degree: 3 } as const, rounds, partition: { kind: 'iid' } as const, fanOut: 2, trackVariance: true, seed: 1 }
   const results: Record<string, RoundSummary[]> = {}
-  for (const rule of ['variance-corrected', 'plain', 'fedavg'] as const) results[rule] = await run(rule, { ...base, rule })
+  const only = process.env.MURMUR_BENCH_RULES?.split(',')
+  for (const rule of ['variance-corrected', 'plain', 'fedavg'] as const) {
+    const saved = `${tmpdir()}/murmur-vanishing-${rule}.json`
+    if (only != null && !only.includes(rule)) {
+      // rules may run as separate processes side by side; the report then reads their results
+      if (existsSync(saved)) results[rule] = JSON.parse(readFileSync(saved, 'utf8')) as RoundSummary[]
+      continue
+    }
+    results[rule] = await run(rule, { ...base, rule })
+    writeFileSync(saved, JSON.stringify(results[rule]))
+  }
   console.log('### Vanishing variance: 16 peers, random 3-regular topology, IID MNIST, independent initialisations\n')
   console.log('| rule | rounds to 90 % | rounds to 95 % | rounds to 97 % | accuracy after ' + rounds + ' rounds | MB received per peer per round |')
   console.log('|---|---:|---:|---:|---:|---:|')
@@ -75,9 +91,32 @@ if (which === 'disaster' || which === 'all') {
     const leaves = [...hubs].reverse().slice(0, k)
     const hubSet = hubs.slice(0, k)
     const data = await run(`drop ${k} data peers`, { ...base, disruptions: [{ round: dropAt, kind: 'drop', peers: leaves }] })
-    console.log(`| drop ${k} data-holding (least connected) peers | ${n - k} | ${pct(data.at(-1)?.meanAccuracy)} | ${((data.at(-1)?.meanAccuracy ?? 0) / ref * 100).toFixed(0)} % |`)
+    console.log(`| drop ${k} data-holding (least connected) peers | ${n - k} | ${pct(data.at(-1)?.meanAccuracy)} (worst peer ${pct(data.at(-1)?.minAccuracy)}) | ${((data.at(-1)?.meanAccuracy ?? 0) / ref * 100).toFixed(0)} % |`)
+    const kept = await run(`${k} hubs hold no data, none dropped`, { ...base, connectivityOnly: hubSet })
+    console.log(`| none, but the ${k} best-connected peers hold no data (baseline for the next row) | ${n} | ${pct(kept.at(-1)?.meanAccuracy)} | ${((kept.at(-1)?.meanAccuracy ?? 0) / ref * 100).toFixed(0)} % |`)
     const conn = await run(`drop ${k} hubs`, { ...base, connectivityOnly: hubSet, disruptions: [{ round: dropAt, kind: 'drop', peers: hubSet }] })
-    console.log(`| drop ${k} connectivity-only hubs | ${n - k} | ${pct(conn.at(-1)?.meanAccuracy)} | ${((conn.at(-1)?.meanAccuracy ?? 0) / ref * 100).toFixed(0)} % |`)
+    const isolated = conn.at(-1)
+    console.log(`| drop those ${k} connectivity-only hubs | ${n - k} | ${pct(isolated?.meanAccuracy)} (worst peer ${pct(isolated?.minAccuracy)}) | ${((isolated?.meanAccuracy ?? 0) / ref * 100).toFixed(0)} % |`)
+  }
+}
+
+if (which === 'noniid' || which === 'all') {
+  const n = Number(process.env.MURMUR_BENCH_PEERS ?? 8)
+  const rules = ['variance-corrected', 'plain', 'median', 'trimmed-mean', 'fedavg'] as const
+  const results: Record<string, Record<string, RoundSummary[]>> = {}
+  for (const alpha of [0.1, 1.0]) {
+    results[alpha] = {}
+    for (const rule of rules) {
+      const r = results[alpha] as Record<string, RoundSummary[]>
+      r[rule] = await run(`dirichlet ${alpha} ${rule}`, { peers: n, topology: { kind: 'random-regular', degree: 3 }, rounds, partition: { kind: 'dirichlet', alpha }, fanOut: 2, seed: 3, rule })
+    }
+  }
+  console.log(`\n### Non-IID: ${n} peers, random 3-regular topology, MNIST split by Dirichlet(α) over labels, ${rounds} rounds\n`)
+  console.log('| rule | α = 0.1: final mean accuracy | α = 0.1: worst peer | α = 1.0: final mean accuracy | α = 1.0: worst peer |')
+  console.log('|---|---:|---:|---:|---:|')
+  for (const rule of rules) {
+    const a = results['0.1']?.[rule]?.at(-1); const b = results['1']?.[rule]?.at(-1)
+    console.log(`| ${rule} | ${pct(a?.meanAccuracy)} | ${pct(a?.minAccuracy)} | ${pct(b?.meanAccuracy)} | ${pct(b?.minAccuracy)} |`)
   }
 }
 
