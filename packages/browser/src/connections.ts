@@ -14,7 +14,7 @@ export interface PeerView {
 }
 
 /** Name a connection's transport in the words `PeerView` uses. */
-export function transportOfConnection (connection: Pick<Connection, 'limits' | 'remoteAddr'>): PeerView['transport'] {
+export function transportOfConnection (connection: Pick<Connection, 'limits' | 'direct' | 'remoteAddr'>): PeerView['transport'] {
   if (isRelayedConnection(connection)) return 'relayed'
   const addr = connection.remoteAddr.toString()
   if (addr.includes('/webrtc')) return 'webrtc'

@@ -5,7 +5,7 @@
  * after every round so a reloaded page carries on where it stopped.
  */
 import { TypedEventEmitter } from '@libp2p/interface'
-import { applyRemoteUpdate, createSessionDoc, encodeState, isValidSessionId, Session, Trainer } from '@murmur/protocol'
+import { applyRemoteUpdate, createSessionDoc, encodeState, getHead, isValidSessionId, Session, Trainer } from '@murmur/protocol'
 import type { AveragingRule, Dataset, ModelConfig, ModelSnapshot, MurmurNode, RoundMetrics, SessionConfig } from '@murmur/protocol'
 import { selectBackend } from './backend.js'
 import type { BackendPreference, BackendReport, WasmPaths } from './backend.js'
@@ -74,14 +74,6 @@ export interface MurmurSession extends TypedEventEmitter<MurmurSessionEvents> {
   leave(): Promise<void>
 }
 
-/**
- * Session's round and version counters are private; a resumed page must continue them, or
- * the others' head service would ignore its new heads as older than the ones it published
- * before the reload. Protocol's Session should take these as an init option.
- */
-interface SessionCounters { round: number, version: number }
-const counters = (session: Session): SessionCounters => session as unknown as SessionCounters
-
 class BrowserSession extends TypedEventEmitter<MurmurSessionEvents> implements MurmurSession {
   readonly session: Session
   readonly backend: BackendReport
@@ -132,8 +124,8 @@ class BrowserSession extends TypedEventEmitter<MurmurSessionEvents> implements M
       clearTimeout(this.peersTimer)
     })
 
-    this.discovery.onDial = (peer, result) => {
-      if (result instanceof Error) this.safeDispatchEvent('error', { detail: new Error(`WebRTC to ${peer} failed: ${result.message}`, { cause: result }) })
+    this.discovery.onDial = (peer, error) => {
+      if (error != null) this.safeDispatchEvent('error', { detail: new Error(`WebRTC to ${peer} failed: ${error.message}`, { cause: error }) })
     }
     // listeners attach after joinSession resolves: announce the backend on the next turn
     setTimeout(() => {
@@ -148,7 +140,9 @@ class BrowserSession extends TypedEventEmitter<MurmurSessionEvents> implements M
   /** Store the document, the model and the counters; one save at a time, the latest wins. */
   private async save (): Promise<void> {
     if (this.saving != null) return
-    const { round, version } = counters(this.session)
+    const round = this.session.rounds
+    // the version of our newest head: Session.join continues after it when the page reloads
+    const version = getHead(this.session.doc, this.session.peerId)?.version ?? 0
     const state: StoredSession = { doc: encodeState(this.session.doc), snapshot: this.session.snapshot(), round, version }
     this.saving = this.peer.storage.saveSession(this.session.id, state).catch((err: Error) => {
       this.safeDispatchEvent('error', { detail: new Error(`saving progress failed: ${err.message}`, { cause: err }) })
@@ -206,6 +200,8 @@ export async function joinSession (options: JoinSessionOptions): Promise<MurmurS
       rule: options.rule,
       backend: backend.name,
       doc,
+      // rounds done before the reload count towards maxRounds, whether or not the model fits still
+      resumeRound: stored?.round,
       createTrainer: async (model) => {
         trainer = await Trainer.create(model as ModelConfig)
         if (stored != null) restored = restore(trainer, stored.snapshot)
@@ -215,7 +211,6 @@ export async function joinSession (options: JoinSessionOptions): Promise<MurmurS
     await session.join({ signal: AbortSignal.any([AbortSignal.timeout(options.joinTimeout ?? 60_000), ...(options.signal != null ? [options.signal] : [])]) })
     let resumed: { round: number, accuracy: number } | undefined
     if (stored != null && restored && trainer != null) {
-      Object.assign(counters(session), { round: stored.round, version: stored.version })
       // one pass over the held-out data tells the user (and tests) the model really came back
       resumed = { round: stored.round, accuracy: (await trainer.evaluate(options.test)).accuracy }
     }

@@ -8,12 +8,12 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  Session, Trainer, createSessionDoc, mnistMlp, partitionDirichlet, partitionIid, subset, MemoryShardStore
+  Session, Trainer, createSessionDoc, directSessionPeers, mnistMlp, partitionDirichlet, partitionIid, subset, MemoryShardStore
 } from '@murmur/protocol'
 import type { AveragingRule, Dataset, ModelConfig, RoundMetrics, SessionConfig, ShardStore } from '@murmur/protocol'
 import { runAgent } from './agent.js'
 import type { Agent, AgentEvent, AgentOptions } from './agent.js'
-import { directSessionPeers, discoverSessionPeers } from './agent-discovery.js'
+import { discoverAgentPeers } from './agent-discovery.js'
 import { initNodeBackend, loadFashionMnist, loadMnist } from './data/index.js'
 import { AGENT_DATASETS } from './agent-flags.js'
 import type { AgentDataset } from './agent-flags.js'
@@ -173,14 +173,14 @@ export async function runTrainingAgent (options: TrainingAgentOptions): Promise<
       return trainer
     }
   })
-  const discovery = discoverSessionPeers({ agent, session: options.session, doc, relays, signal: controller.signal })
+  const discovery = discoverAgentPeers(agent, { session: options.session, doc, relays, signal: controller.signal })
 
   const stopAll = async (): Promise<void> => {
     controller.abort()
     await session.stop().catch(() => {})
     await checkpoints?.flush()
     await persisted?.close().catch(() => {})
-    await discovery.catch(() => {})
+    await discovery.done
     await agent.stop()
     await unlock?.()
   }

@@ -1,6 +1,7 @@
 import { serviceDependencies } from '@libp2p/interface'
 import type { AbortOptions, ComponentLogger, Connection, IdentifyResult, Logger, PeerId, Startable } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { isRelayedConnection } from '@murmur/protocol'
 
 /** Options of `directUpgrade`. */
 export interface DirectUpgradeInit {
@@ -49,14 +50,8 @@ export interface DirectUpgrade {
   readonly upgrades: readonly DirectUpgradeRecord[]
 }
 
-/**
- * A connection whose bytes pass through a relay. libp2p marks those `direct: false`
- * (address is an exact circuit match) and the relay's limits set `limits`; a WebRTC
- * connection dialled via `/p2p-circuit/webrtc` keeps that address but is direct.
- */
-export function isRelayed (connection: Pick<Connection, 'limits' | 'direct'>): boolean {
-  return connection.limits != null || !connection.direct
-}
+/** A connection whose bytes pass through a relay: protocol's `isRelayedConnection`, under the name Node code uses. */
+export const isRelayed: (connection: Pick<Connection, 'limits' | 'direct'>) => boolean = isRelayedConnection
 
 /** Half-second checks of idleness before a relayed connection is closed (so 3 s). */
 const IDLE_CHECKS = 6

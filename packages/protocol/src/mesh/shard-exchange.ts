@@ -1,5 +1,5 @@
 import { TypedEventEmitter } from 'main-event'
-import type { PeerId, Stream, Connection, Startable, Logger, ComponentLogger, ContentRouting, TypedEventTarget } from '@libp2p/interface'
+import type { PeerId, Stream, Connection, Startable, Logger, ComponentLogger, ContentRouting, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
 import type { Registrar, ConnectionManager } from '@libp2p/interface-internal'
 import { CID } from 'multiformats/cid'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -56,6 +56,8 @@ export interface ShardExchangeComponents {
   connectionManager: ConnectionManager
   contentRouting: ContentRouting
   logger: ComponentLogger
+  /** libp2p's events: a fetch drops a provider whose last connection closed. */
+  events?: TypedEventTarget<Libp2pEvents>
   [service: string]: unknown
 }
 
@@ -217,7 +219,13 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
       self: this.components.peerId,
       openStream: async (peer, signal) => this.components.connectionManager.openStream(peer, PROTOCOL_SHARD, { signal }),
       findProviders: (cid, signal) => this.findProviders(cid, signal),
-      stored: (cid) => { this.announce(cid) }
+      stored: (cid) => { this.announce(cid) },
+      onPeerGone: (listener) => {
+        const events = this.components.events
+        const onDisconnect = (evt: CustomEvent<PeerId>): void => { listener(evt.detail) }
+        events?.addEventListener('peer:disconnect', onDisconnect)
+        return () => { events?.removeEventListener('peer:disconnect', onDisconnect) }
+      }
     }, cids, options)
     this.stats.fetched += result.shards
     this.stats.bytesFetched += result.bytes

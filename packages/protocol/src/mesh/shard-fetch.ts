@@ -28,6 +28,8 @@ export interface FetchEnvironment {
   /** Called after each verified block is stored (the service announces it). */
   stored(cid: CID): void
   self: PeerId
+  /** Tell `listener` of each peer whose last connection closed; returns how to stop telling. */
+  onPeerGone?(listener: (peer: PeerId) => void): () => void
 }
 
 /** Options of one fetch. */
@@ -110,6 +112,9 @@ class BlockFetch {
   private wake?: () => void
   private discovering = 0
   private lastDiscovery = 0
+  /** providers dropped so far, and how many had been when the newest finished lookup began */
+  private drops = 0
+  private lookedUpAfter = -1
 
   constructor (env: FetchEnvironment, cids: CID[], options: FetchOptions) {
     this.env = env
@@ -139,6 +144,11 @@ class BlockFetch {
       if (await this.env.store.has(cid)) this.pending.delete(key)
     }
     if (this.pending.size === 0) return this.result
+    // a provider that has gone cannot answer: stop waiting on it at once
+    const unsubscribe = this.env.onPeerGone?.(peer => {
+      const p = this.providers.get(peer.toString())
+      if (p != null) this.drop(p, 'disconnected')
+    })
     void this.discover()
     try {
       while (this.pending.size > 0 || this.inFlight.size > 0) {
@@ -149,10 +159,16 @@ class BlockFetch {
         if (Date.now() - this.lastProgress > this.options.stallTimeout) {
           throw new FetchFailedError(`no progress for ${this.options.stallTimeout} ms: ${this.pending.size + this.inFlight.size} of ${this.total} blocks missing, ${this.liveProviders().length} live providers`)
         }
+        const idle = this.inFlight.size === 0 && this.liveProviders().length === 0
+        // every provider we had is gone and a lookup since found no other: waiting cannot help
+        if (idle && this.discovering === 0 && this.providers.size > 0 && this.lookedUpAfter === this.drops) {
+          throw new FetchFailedError(`no provider left: ${this.providers.size} dropped (${this.result.droppedProviders.join(', ')}) and the DHT names no other; ${this.pending.size} of ${this.total} blocks missing`)
+        }
         // rediscover when nobody can serve what is left; otherwise sample a few pending
         // blocks now and then to find the peers that fetched them since
         if (this.discovering === 0) {
-          if (this.inFlight.size === 0 && this.liveProviders().length === 0) void this.discover()
+          // a lookup that fails at once (no DHT peers) must not spin this loop without a pause
+          if (idle && Date.now() - this.lastDiscovery >= 250) void this.discover()
           else if (this.pending.size > 0 && this.liveProviders().length < REDISCOVER_BELOW && Date.now() - this.lastDiscovery > REDISCOVER_MS) void this.discover(this.sample(REDISCOVER_SAMPLE))
         }
         await new Promise<void>(resolve => {
@@ -162,6 +178,7 @@ class BlockFetch {
       }
       return this.result
     } finally {
+      unsubscribe?.()
       this.controller.abort()
       for (const p of this.providers.values()) this.closeProvider(p)
     }
@@ -195,6 +212,7 @@ class BlockFetch {
   /** Look up providers of the wanted blocks (all pending ones by default), a few lookups at a time. */
   private async discover (cids?: CID[]): Promise<void> {
     this.lastDiscovery = Date.now()
+    const drops = this.drops
     const queue = cids ?? [...this.pending.values()]
     const signal = this.controller.signal
     const worker = async (): Promise<void> => {
@@ -218,6 +236,7 @@ class BlockFetch {
       await Promise.all(Array.from({ length: DISCOVERY_CONCURRENCY }, worker))
     } finally {
       this.discovering--
+      this.lookedUpAfter = Math.max(this.lookedUpAfter, drops)
       this.lastDiscovery = Date.now()
       this.wake?.()
     }
@@ -372,6 +391,7 @@ class BlockFetch {
   private drop (p: Provider, why: string): void {
     if (p.dropped) return
     p.dropped = true
+    this.drops++
     this.result.droppedProviders.push(p.key)
     this.env.log('dropping provider %s: %s', p.key, why)
     this.closeProvider(p)

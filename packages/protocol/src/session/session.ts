@@ -2,7 +2,7 @@ import { TypedEventEmitter } from 'main-event'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { CID } from 'multiformats/cid'
 import type * as Y from 'yjs'
-import { createSessionContent, headEncoding, topKWireFor } from './delta.js'
+import { companionContent, createSessionContent, headEncoding, topKWireFor } from './delta.js'
 import type { TopKWire } from './delta.js'
 import { mergeModels, validateModel } from '../learn/index.js'
 import { MurmurError } from '../errors.js'
@@ -96,6 +96,8 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   private readonly access?: SessionAccess
   private stopEnforcing?: () => void
   private topk?: TopKWire
+  /** In-flight fetches of this round, by neighbour. */
+  private readonly fetching = new Map<string, AbortController>()
 
   constructor (init: SessionInit) {
     super()
@@ -272,9 +274,11 @@ export class Session extends TypedEventEmitter<SessionEvents> {
       author: this.peerId,
       createdAt: Date.now()
     })
-    await this.node.services.shards.publish(content)
+    // a top-k chain's newest checkpoint is served (and kept) beside each version that may name it
+    const companions = companionContent(this.topk, content)
+    for (const c of [content, ...companions]) await this.node.services.shards.publish(c)
     this.parent = content.manifestCid
-    this.ownVersions.push({ manifest: content.manifestCid, blocks: [content.manifestCid, ...content.shards.map(s => s.cid)] })
+    this.ownVersions.push({ manifest: content.manifestCid, blocks: [content, ...companions].flatMap(c => [c.manifestCid, ...c.shards.map(s => s.cid)]) })
     await this.prune()
     const head: ModelHead = { peerId: this.peerId, manifest: content.manifestCid.toString(), version: this.version, samples: this.init.train.count, encoding: headEncoding(config.encoding), timestamp: Date.now() }
     setHead(this.doc, head)
@@ -343,8 +347,12 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   }
 
   private async fetchAll (chosen: Array<{ peer: string, manifest: CID }>): Promise<Array<{ peer: string, snapshot: ModelSnapshot }>> {
-    const signal = AbortSignal.timeout(this.init.fetchTimeout ?? 30_000)
+    const timeout = AbortSignal.timeout(this.init.fetchTimeout ?? 30_000)
     const settled = await Promise.allSettled(chosen.map(async c => {
+      // a neighbour whose presence lapses mid-fetch is given up on (onGone), not waited for
+      const gone = new AbortController()
+      this.fetching.set(c.peer, gone)
+      const signal = AbortSignal.any([timeout, gone.signal])
       const options = { providers: [peerIdFromString(c.peer)], signal, stallTimeout: this.init.fetchTimeout ?? 30_000 }
       // top-k: the receiver counts each block it fetches (onBytes), those of failed chains too
       if (this.topk != null) return { peer: c.peer, snapshot: (await this.topk.receiver.fetch(c.peer, c.manifest, options)).snapshot }
@@ -352,6 +360,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
       this.bytesReceived += result.bytes
       return { peer: c.peer, snapshot }
     }))
+    for (const c of chosen) this.fetching.delete(c.peer)
     this.bytesSent = this.node.services.shards.stats.bytesServed
     settled.forEach((s, i) => {
       // content that fails its hash or does not decode is the provider's fault, not the network's
@@ -375,7 +384,9 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   }
 
   private onGone (evt: CustomEvent<{ session: string, peer: string }>): void {
-    if (evt.detail.session === this.id) this.topk?.receiver.forget(evt.detail.peer)
+    if (evt.detail.session === this.id) this.fetching.get(evt.detail.peer)?.abort()
+    // what we hold of its chain stays: a lapse under load is not a departure, and a peer that
+    // restarts begins a new chain with a keyframe, which any walk stops at (the cache is bounded)
     if (evt.detail.session !== this.id || !this.known.delete(evt.detail.peer)) return
     this.safeDispatchEvent('peer:leave', { detail: { peerId: evt.detail.peer } })
   }

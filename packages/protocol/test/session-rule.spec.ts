@@ -1,0 +1,64 @@
+import { describe, it, expect, beforeAll, afterEach } from 'vitest'
+import * as tf from '@tensorflow/tfjs'
+import { Session } from '../src/session/session.js'
+import { createSessionDoc, getConfig, setConfig } from '../src/state/index.js'
+import type { AveragingRule, SessionConfig } from '../src/state/index.js'
+import { Trainer } from '../src/train/index.js'
+import type { ModelConfig } from '../src/train/index.js'
+import { tinyData, tinyModel } from './helpers/tiny-model.js'
+import { createMemoryNode, stopAll, waitFor } from './helpers/mesh.js'
+import type { MeshNode } from './helpers/mesh.js'
+
+beforeAll(async () => {
+  await tf.setBackend('cpu')
+})
+
+let nodes: MeshNode[] = []
+let sessions: Session[] = []
+afterEach(async () => {
+  await Promise.all(sessions.map(async s => s.stop().catch(() => {})))
+  sessions = []
+  await stopAll(nodes)
+  nodes = []
+})
+
+describe('the averaging rule is read from the shared document every round', () => {
+  it('a rule switched in one peer\'s document is the rule every peer merges with next, unless a peer overrides it', async () => {
+    nodes = await Promise.all(Array.from({ length: 3 }, async () => createMemoryNode()))
+    const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode]
+    await Promise.all([b.dial(a.getMultiaddrs()), c.dial(a.getMultiaddrs()), c.dial(b.getMultiaddrs())])
+    const config: SessionConfig = { model: tinyModel, averaging: 'plain', fanOut: 2, selfWeight: 0.5, encoding: 'fp32' }
+    const docs = nodes.map(() => createSessionDoc())
+    sessions = nodes.map((node, i) => new Session({
+      node,
+      session: 'rule-switch',
+      doc: docs[i],
+      config: i === 0 ? config : undefined,
+      // the third peer insists on its own rule whatever the document says
+      ...(i === 2 ? { rule: 'trimmed-mean' as const } : {}),
+      createTrainer: async m => await Trainer.create(m as ModelConfig, { seed: 10 + i }),
+      train: tinyData(32, i * 100),
+      test: tinyData(16, 999),
+      seed: i,
+      staleAfter: 600_000
+    }))
+    const rules: AveragingRule[][] = sessions.map(() => [])
+    sessions.forEach((s, i) => { s.addEventListener('merged', evt => { rules[i]?.push(evt.detail.rule) }) })
+    await Promise.all(sessions.map(async s => { await s.join({ signal: AbortSignal.timeout(20_000) }) }))
+
+    // a round publishes each head; the next merges the others' (gossip needs a moment to form)
+    const round = async (): Promise<void> => { await Promise.all(sessions.map(async s => { await s.step() })) }
+    await round()
+    await waitFor(() => nodes.every(n => n.services.heads.heads('rule-switch').size === 2), 10_000)
+    await round()
+    expect(rules.map(r => r.at(-1))).toEqual(['plain', 'plain', 'trimmed-mean'])
+
+    setConfig(docs[0] as ReturnType<typeof createSessionDoc>, { ...config, averaging: 'median' })
+    expect(await waitFor(() => docs.every(d => getConfig(d)?.averaging === 'median'), 10_000)).toBe(true)
+    const before = rules.map(r => r.length)
+    await round()
+    // every peer merged this round, and with the rule the document now holds
+    expect(rules.map((r, i) => r.length > (before[i] ?? 0))).toEqual([true, true, true])
+    expect(rules.map(r => r.at(-1))).toEqual(['median', 'median', 'trimmed-mean'])
+  }, 55_000)
+})
