@@ -67,6 +67,14 @@ interface Provider {
   serving: Set<string>
   consecutiveFailures: number
   dropped: boolean
+  /**
+   * Benched, not banned: a provider whose requests failed or timed out (a busy peer on a
+   * loaded machine looks the same as a dead one) may serve again after `reviveAt`; one that
+   * disconnected or served bad bytes may not.
+   */
+  revivable: boolean
+  reviveAt: number
+  revivals: number
   /** block key → time it answered NOT_FOUND */
   missing: Map<string, number>
 }
@@ -74,11 +82,9 @@ interface Provider {
 const NOT_FOUND_RETRY_MS = 1500
 const DISCOVERY_CONCURRENCY = 6
 /** Peers that fetch the same model become providers as they go: look again this often... */
-const REDISCOVER_MS = 2000
-/** ...for this many pending blocks, so the lookups stay cheap however large the model... */
-const REDISCOVER_SAMPLE = 4
-/** ...while fewer providers than this are in use (DHT lookups cost every peer on the path). */
-const REDISCOVER_BELOW = 6
+const REDISCOVER_MS = 1000
+/** ...for this many pending blocks, so the lookups stay cheap however large the model. */
+const REDISCOVER_SAMPLE = 8
 /** Requests queued at a provider are commitments made on stale knowledge: keep each provider's queue about this short. */
 const TARGET_QUEUE_MS = 1000
 
@@ -155,13 +161,14 @@ class BlockFetch {
         const signal = this.controller.signal
         if (signal.aborted) throw new FetchFailedError('fetch aborted', { cause: signal.reason })
         if (this.pending.size === 0 && this.inFlight.size === 0) break
+        this.revive()
         this.schedule()
         if (Date.now() - this.lastProgress > this.options.stallTimeout) {
           throw new FetchFailedError(`no progress for ${this.options.stallTimeout} ms: ${this.pending.size + this.inFlight.size} of ${this.total} blocks missing, ${this.liveProviders().length} live providers`)
         }
         const idle = this.inFlight.size === 0 && this.liveProviders().length === 0
         // every provider we had is gone and a lookup since found no other: waiting cannot help
-        if (idle && this.discovering === 0 && this.providers.size > 0 && this.lookedUpAfter === this.drops) {
+        if (idle && this.discovering === 0 && this.providers.size > 0 && this.lookedUpAfter === this.drops && !this.anyRevivable()) {
           throw new FetchFailedError(`no provider left: ${this.providers.size} dropped (${this.result.droppedProviders.join(', ')}) and the DHT names no other; ${this.pending.size} of ${this.total} blocks missing`)
         }
         // rediscover when nobody can serve what is left; otherwise sample a few pending
@@ -169,7 +176,7 @@ class BlockFetch {
         if (this.discovering === 0) {
           // a lookup that fails at once (no DHT peers) must not spin this loop without a pause
           if (idle && Date.now() - this.lastDiscovery >= 250) void this.discover()
-          else if (this.pending.size > 0 && this.liveProviders().length < REDISCOVER_BELOW && Date.now() - this.lastDiscovery > REDISCOVER_MS) void this.discover(this.sample(REDISCOVER_SAMPLE))
+          else if (this.pending.size > 0 && Date.now() - this.lastDiscovery > REDISCOVER_MS) void this.discover(this.sample(REDISCOVER_SAMPLE))
         }
         await new Promise<void>(resolve => {
           const t = setTimeout(resolve, 250)
@@ -193,7 +200,7 @@ class BlockFetch {
     if (peer.equals(this.env.self)) return undefined
     let p = this.providers.get(key)
     if (p == null) {
-      p = { peer, key, slots: [], slotBusy: [], busy: 0, serving: new Set(), consecutiveFailures: 0, dropped: false, missing: new Map() }
+      p = { peer, key, slots: [], slotBusy: [], busy: 0, serving: new Set(), consecutiveFailures: 0, dropped: false, revivable: false, reviveAt: 0, revivals: 0, missing: new Map() }
       this.providers.set(key, p)
       this.wake?.()
     }
@@ -369,7 +376,7 @@ class BlockFetch {
       this.env.stats.recordFailure(p.key)
       p.consecutiveFailures++
       this.env.log('request %s from %s failed: %s', key, p.key, (err as Error).message)
-      if (p.consecutiveFailures >= 3) this.drop(p, `${p.consecutiveFailures} failures in a row`)
+      if (p.consecutiveFailures >= 3) this.bench(p, `${p.consecutiveFailures} failures in a row`)
       this.requeue(key, cid)
     } finally {
       if (held != null) p.slotBusy[held.index] = false
@@ -389,12 +396,44 @@ class BlockFetch {
   }
 
   private drop (p: Provider, why: string): void {
-    if (p.dropped) return
-    p.dropped = true
-    this.drops++
+    const benched = p.dropped && p.revivable
+    p.revivable = false
+    if (p.dropped && !benched) return
+    if (!p.dropped) {
+      p.dropped = true
+      this.drops++
+      this.closeProvider(p)
+    }
     this.result.droppedProviders.push(p.key)
     this.env.log('dropping provider %s: %s', p.key, why)
+  }
+
+  /** Stop asking a failing provider for a while (1 s, 2 s, 4 s … up to 8 s), then try it again. */
+  private bench (p: Provider, why: string): void {
+    if (p.dropped) return
+    p.dropped = true
+    p.revivable = true
+    p.reviveAt = Date.now() + Math.min(8000, 1000 * 2 ** p.revivals)
+    p.revivals++
+    this.drops++
+    this.env.log('benching provider %s: %s', p.key, why)
     this.closeProvider(p)
+  }
+
+  private anyRevivable (): boolean {
+    for (const p of this.providers.values()) if (p.dropped && p.revivable) return true
+    return false
+  }
+
+  private revive (): void {
+    const now = Date.now()
+    for (const p of this.providers.values()) {
+      if (!p.dropped || !p.revivable || p.reviveAt > now) continue
+      p.dropped = false
+      p.revivable = false
+      p.consecutiveFailures = 0
+      this.env.log('trying provider %s again', p.key)
+    }
   }
 
   /** Close a provider's streams: gracefully when idle, so its serving loop ends at once. */
