@@ -91,32 +91,64 @@ function render (): void {
   renderRows(list)
 }
 
-function renderRows (list: Device[]): void {
-  const rows = list.map(d => {
+interface Row { tr: HTMLTableRowElement, cells: HTMLTableCellElement[], action: HTMLTableCellElement, device: Device }
+/** Rows live as long as their peer, so a Knock out button is never swapped under the pointer by a refresh. */
+const rowsByPeer = new Map<string, Row>()
+
+function rowFor (d: Device): Row {
+  let row = rowsByPeer.get(d.peerId)
+  if (row == null) {
     const tr = document.createElement('tr')
     tr.dataset.peer = d.peerId
-    tr.className = `${d.live ? '' : 'gone'} ${d.self ? 'self' : ''}`
+    const cells = Array.from({ length: 10 }, () => tr.appendChild(document.createElement('td')))
+    row = { tr, cells, action: tr.appendChild(document.createElement('td')), device: d }
+    rowsByPeer.set(d.peerId, row)
+  }
+  row.device = d
+  return row
+}
+
+function setCell (cell: HTMLTableCellElement | undefined, html: string, className = ''): void {
+  if (cell == null) return
+  if (cell.innerHTML !== html) cell.innerHTML = html
+  if (cell.className !== className) cell.className = className
+}
+
+function renderRows (list: Device[]): void {
+  const rows = list.map(d => {
+    const row = rowFor(d)
+    row.tr.className = `${d.live ? '' : 'gone'} ${d.self ? 'self' : ''}`
     const acc = d.accuracy != null ? `${(d.accuracy * 100).toFixed(1)} %<span class="acc-bar" style="width:${Math.round(d.accuracy * 50)}px"></span>` : '…'
     const link = d.self ? '—' : d.linkToSelf != null ? `<span class="tag ${d.linkToSelf.direct ? 'direct' : 'relayed'}">${d.linkToSelf.direct ? 'direct' : 'relayed'} · ${d.linkToSelf.transport}</span>` : '<span class="tag">none</span>'
-    tr.innerHTML = `<td><span class="sw" style="background:${d.color}"></span> ${d.name}${d.self ? ' (you)' : ''}</td>` +
-      `<td class="kind-${d.kind}">${d.kind === 'edge' ? 'edge box · Node' : 'phone · browser'}</td>` +
-      `<td>${d.backend}</td><td>${d.samples}</td><td>${d.round}</td><td>${acc}</td><td>${d.loss?.toFixed(3) ?? '…'}</td>` +
-      `<td>${formatBytes(d.bytesSent)} / ${formatBytes(d.bytesReceived)}</td><td>${link}</td>` +
-      `<td>${d.island != null ? `island ${d.island + 1}` : ''}</td><td></td>`
-    if (d.live) {
+    const c = row.cells
+    setCell(c[0], `<span class="sw" style="background:${d.color}"></span> ${d.name}${d.self ? ' (you)' : ''}`)
+    setCell(c[1], d.kind === 'edge' ? 'edge box · Node' : 'phone · browser', `kind-${d.kind}`)
+    setCell(c[2], d.backend)
+    setCell(c[3], String(d.samples))
+    setCell(c[4], String(d.round))
+    setCell(c[5], acc)
+    setCell(c[6], d.loss?.toFixed(3) ?? '…')
+    setCell(c[7], `${formatBytes(d.bytesSent)} / ${formatBytes(d.bytesReceived)}`)
+    setCell(c[8], link)
+    setCell(c[9], d.island != null ? `island ${d.island + 1}` : '')
+    const button = row.action.querySelector('button')
+    if (d.live && button == null) {
       const btn = document.createElement('button')
       btn.type = 'button'
       btn.className = 'small danger'
       btn.textContent = 'Knock out'
       btn.dataset.knockout = d.peerId
-      btn.addEventListener('click', () => { void knockOut(d) })
-      tr.lastElementChild?.append(btn)
-    } else {
-      (tr.lastElementChild as HTMLElement).textContent = 'offline'
+      btn.addEventListener('click', () => { void knockOut(rowsByPeer.get(d.peerId)?.device ?? d) })
+      row.action.replaceChildren(btn)
+    } else if (!d.live && button != null) {
+      row.action.textContent = 'offline'
     }
-    return tr
+    return row.tr
   })
-  $('peer-rows').replaceChildren(...rows)
+  for (const peer of [...rowsByPeer.keys()]) if (!list.some(d => d.peerId === peer)) rowsByPeer.delete(peer)
+  const body = $('peer-rows')
+  // re-append only when the order changed: moving a row detaches it for a moment
+  if (rows.length !== body.children.length || rows.some((tr, k) => body.children[k] !== tr)) body.replaceChildren(...rows)
 }
 
 async function knockOut (d: Device): Promise<void> {
