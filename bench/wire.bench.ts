@@ -2,9 +2,11 @@
  * Wire savings: the same gossip-learning run (8 peers, random 3-regular topology, IID MNIST,
  * variance-corrected averaging, one seed) with each session encoding: dense fp32, fp16,
  * int8, and top-k deltas with error feedback. Prints bytes each peer received per round
- * (manifests and shards, as the session counts them) and the final mean accuracy.
+ * (manifests and shards, as the session counts them) and the final mean accuracy, one table
+ * row as each run ends (fp32 first: the others are compared with it).
  *
  *   node dist/wire.bench.js
+ *   node dist/wire.bench.js fp32 int8 'top-k 1 %, int8' 'top-k 0.5'   (labels, or beginnings of labels)
  *   MURMUR_BENCH_ROUNDS=15 MURMUR_BENCH_TRAIN=16000 MURMUR_BENCH_TEST=1000 MURMUR_BENCH_E=20 node dist/wire.bench.js
  */
 import { mnistMlp } from '@murmur/protocol'
@@ -23,19 +25,33 @@ type Encoding = NonNullable<SimulationOptions['encoding']>
 // most telling first, so a run cut short still answers the question
 const runs: Array<[string, Encoding]> = [
   ['fp32', 'fp32'],
+  ['int8', 'int8'],
   ['top-k 1 %, int8', { kind: 'topk', fraction: 0.01, values: 'int8', keyframeEvery: 8 }],
+  ['top-k 0.5 %, int8', { kind: 'topk', fraction: 0.005, values: 'int8', keyframeEvery: 8 }],
   ['top-k 5 %, int8', { kind: 'topk', fraction: 0.05, values: 'int8', keyframeEvery: 8 }],
   ['top-k 1 %, fp16', { kind: 'topk', fraction: 0.01, values: 'fp16', keyframeEvery: 8 }],
-  ['int8', 'int8'],
   ['fp16', 'fp16'],
-  ['top-k 5 %, fp16', { kind: 'topk', fraction: 0.05, values: 'fp16', keyframeEvery: 8 }],
-  ['top-k 1 %, int8, keyframe every 16', { kind: 'topk', fraction: 0.01, values: 'int8', keyframeEvery: 16 }]
+  ['top-k 1 %, int8, checkpoint every 16', { kind: 'topk', fraction: 0.01, values: 'int8', keyframeEvery: 16 }]
 ]
-const only = process.argv[2]
+// arguments pick runs: a label itself, or else every label it begins
+const picks = process.argv.slice(2)
+const chosen = (label: string): boolean => picks.length === 0 || picks.some(p => runs.some(([l]) => l === p) ? label === p : label.startsWith(p))
 
-const rows: Array<{ label: string, bytes: number, accuracy: number, seconds: number }> = []
+const rows: Array<{ label: string, bytes: number, accuracy: number }> = []
+/** One table row; fp32 (when it ran first) is the reference for the ratio and the points. */
+function row (r: { label: string, bytes: number, accuracy: number }): string {
+  const ref = rows.find(x => x.label === 'fp32')
+  const ratio = ref == null ? '–' : `${(ref.bytes / r.bytes).toFixed(1)}×`
+  const diff = ref == null ? Number.NaN : (r.accuracy - ref.accuracy) * 100
+  const points = ref == null ? '–' : `${diff >= 0 ? '+' : ''}${diff.toFixed(1)}`
+  return `| ${r.label} | ${(r.bytes / 1e3).toFixed(1)} | ${ratio} | ${(r.accuracy * 100).toFixed(1)} % | ${points} |`
+}
+
+const header = `### Wire savings: bytes received per peer per round (mean over ${rounds} rounds) and final mean accuracy\n\n| encoding | kB / peer / round | fewer bytes than fp32 | final accuracy | vs fp32 (points) |\n|---|---:|---:|---:|---:|`
+// each row goes out as soon as its run ends, so a run cut short still leaves its rows
+console.log(header)
 for (const [label, encoding] of runs) {
-  if (only != null && !label.startsWith(only)) continue
+  if (!chosen(label)) continue
   const t0 = Date.now()
   const { rounds: rs } = await simulate({
     peers,
@@ -51,17 +67,8 @@ for (const [label, encoding] of runs) {
     encoding,
     onRound: r => { console.error(`  ${label} round ${r.round}: ${(r.meanAccuracy * 100).toFixed(1)} %, ${(r.bytesPerPeer / 1e3).toFixed(1)} kB/peer`) }
   })
-  const bytes = rs.reduce((s, r) => s + r.bytesPerPeer, 0) / rs.length
-  rows.push({ label, bytes, accuracy: rs.at(-1)?.meanAccuracy ?? Number.NaN, seconds: (Date.now() - t0) / 1000 })
-  console.error(`${label}: ${(bytes / 1e3).toFixed(1)} kB/peer/round, final ${((rs.at(-1)?.meanAccuracy ?? 0) * 100).toFixed(1)} %`)
-}
-
-const ref = rows.find(r => r.label === 'fp32')
-console.log(`### Wire savings: bytes received per peer per round (mean over ${rounds} rounds) and final mean accuracy\n`)
-console.log('| encoding | kB / peer / round | fewer bytes than fp32 | final accuracy | vs fp32 (points) |')
-console.log('|---|---:|---:|---:|---:|')
-for (const r of rows) {
-  const ratio = ref == null ? '–' : `${(ref.bytes / r.bytes).toFixed(1)}×`
-  const points = ref == null ? '–' : `${((r.accuracy - ref.accuracy) * 100) >= 0 ? '+' : ''}${((r.accuracy - ref.accuracy) * 100).toFixed(1)}`
-  console.log(`| ${r.label} | ${(r.bytes / 1e3).toFixed(1)} | ${ratio} | ${(r.accuracy * 100).toFixed(1)} % | ${points} |`)
+  const r = { label, bytes: rs.reduce((s, x) => s + x.bytesPerPeer, 0) / rs.length, accuracy: rs.at(-1)?.meanAccuracy ?? Number.NaN }
+  rows.push(r)
+  console.log(row(r))
+  console.error(`${label}: ${(r.bytes / 1e3).toFixed(1)} kB/peer/round, final ${(r.accuracy * 100).toFixed(1)} %, ${((Date.now() - t0) / 1000).toFixed(0)} s`)
 }

@@ -54,11 +54,20 @@ async function follow (held: ModelSnapshot | undefined, content: ModelContent, b
   return applyModelDelta(held, await rebuildModelDelta(decodeManifest(content.manifestBytes), blocks.get))
 }
 
+/** Whether `a` is `b` up to one rounding of its values to fp16 or int8 (a scale per chunk at most the tensor's largest magnitude / 127). */
+function withinRounding (a: ModelSnapshot, b: ModelSnapshot): boolean {
+  return a.tensors.every((t, i) => {
+    const u = b.tensors[i]!.data
+    const bound = u.reduce((mx, x) => Math.max(mx, Math.abs(x)), 0) / 127 + 1e-7
+    return t.data.every((x, j) => Math.abs(x - u[j]!) <= bound)
+  })
+}
+
 const lengthsArb = fc.array(fc.integer({ min: 1, max: 300 }), { minLength: 1, maxLength: 4 })
 const stepArb = fc.record({ scale: fc.double({ min: 1e-4, max: 2, noNaN: true }), seed: fc.integer() })
 
 describe('top-k delta content', () => {
-  it('a receiver that applies the chain holds exactly the publisher\'s reconstruction, version after version', async () => {
+  it('a follower that applies the chain holds exactly the publisher\'s reconstruction, version after version, across checkpoints', async () => {
     await fc.assert(fc.asyncProperty(
       lengthsArb, fc.array(stepArb, { minLength: 1, maxLength: 12 }), fc.double({ min: 0.001, max: 0.5, noNaN: true }),
       fc.constantFrom('fp16' as const, 'int8' as const), fc.integer({ min: 1, max: 6 }),
@@ -67,19 +76,53 @@ describe('top-k delta content', () => {
         const blocks = new Blocks()
         let m = model(lengths, (t, j) => Math.sin(t * 977 + j))
         let held: ModelSnapshot | undefined
-        let sinceKeyframe = 0
+        let previous: ModelContent | undefined
+        let sinceCheckpoint = 0
         for (const [v, step] of steps.entries()) {
           m = model(lengths, (t, j) => m.tensors[t]!.data[j]! + step.scale * Math.sin(step.seed + t * 31 + j * 7.3))
+          const checkpoint = publisher.checkpoint
           const content = await publisher.next(m, { version: v + 1, createdAt: 1 })
           blocks.add(content)
           held = await follow(held, content, blocks)
           expect(sameBits(held, publisher.reconstruction!)).toBe(true)
-          // keyframes come on schedule and deltas name the previous version as their base
-          sinceKeyframe = isDeltaManifest(content.manifest) ? sinceKeyframe + 1 : 0
-          expect(sinceKeyframe).toBeLessThan(keyframeEvery)
-          if (v === 0) expect(isDeltaManifest(content.manifest)).toBe(false)
+          // one keyframe, then one line of deltas: each names the previous version as its base
+          // and the newest checkpoint as its parent
+          expect(isDeltaManifest(content.manifest)).toBe(v > 0)
+          if (v > 0) {
+            expect(content.manifest.base).toEqual(previous!.manifestCid.bytes)
+            expect(content.manifest.parent).toEqual(checkpoint!.manifestCid.bytes)
+          }
+          previous = content
+          // a checkpoint every keyframeEvery versions: R in the value encoding, naming the delta it stands for
+          const newest = publisher.checkpoint!
+          if (v === 0) expect(newest.manifestCid.equals(content.manifestCid)).toBe(true)
+          else if (!newest.manifestCid.equals(checkpoint!.manifestCid)) {
+            expect(sinceCheckpoint + 1).toBe(keyframeEvery)
+            expect(newest.manifest.parent).toEqual(content.manifestCid.bytes)
+            expect(newest.manifest.version).toBe(v + 1)
+            expect(isDeltaManifest(newest.manifest)).toBe(false)
+            blocks.add(newest)
+            expect(withinRounding(await rebuildSnapshot(newest.manifest, blocks.get), held)).toBe(true)
+            sinceCheckpoint = -1
+          }
+          sinceCheckpoint = v === 0 ? 0 : sinceCheckpoint + 1
+          expect(sinceCheckpoint).toBeLessThan(keyframeEvery)
         }
       }), { numRuns: 40 })
+  })
+
+  it('requestKeyframe restarts the chain with a full model, which followers start from exactly', async () => {
+    const publisher = new DeltaPublisher({ kind: 'topk', fraction: 0.1, values: 'int8', keyframeEvery: 64 })
+    const blocks = new Blocks()
+    let held: ModelSnapshot | undefined
+    for (let v = 1; v <= 4; v++) {
+      if (v === 3) publisher.requestKeyframe()
+      const content = await publisher.next(model([300, 7], (t, j) => Math.sin(j * v + t)), { version: v })
+      blocks.add(content)
+      expect(isDeltaManifest(content.manifest)).toBe(v !== 1 && v !== 3)
+      held = await follow(held, content, blocks)
+      expect(sameBits(held, publisher.reconstruction!)).toBe(true)
+    }
   })
 
   it('error feedback: what a delta leaves out goes later, so the reconstruction converges to a model that stops changing', async () => {
@@ -106,6 +149,7 @@ describe('top-k delta content', () => {
     expect(delta.manifest.totalBytes).toBeLessThan(1000 * 3 + 64)
     expect(keyframe.manifest.totalBytes).toBeGreaterThan(100_000)
     expect(delta.manifest.base).toEqual(keyframe.manifestCid.bytes)
+    expect(delta.manifest.parent).toEqual(keyframe.manifestCid.bytes)
   })
 
   it('fp32 values round-trip exactly, indices and all', async () => {

@@ -53,35 +53,69 @@ async function pair (): Promise<[MeshNode, MeshNode]> {
 }
 
 describe('DeltaReceiver over real libp2p nodes', () => {
-  it('follows chains from a keyframe or from what it holds, fetches nothing for a head it holds, and holds the publisher\'s model exactly', async () => {
+  it('newcomers start at the checkpoint the head names, followers walk back to what they hold, a held head costs nothing', async () => {
     const [a, b] = await pair()
     const publisher = new DeltaPublisher({ kind: 'topk', fraction: 0.05, values: 'fp16', keyframeEvery: 4 })
     const receiver = new DeltaReceiver({ shards: b.services.shards })
     const versions: Array<{ content: ModelContent, held: ModelSnapshot }> = []
-    for (let v = 1; v <= 8; v++) {
+    for (let v = 1; v <= 10; v++) {
       const content = await publisher.next(model(20_000, j => Math.sin(j * v * 0.01) * v), { version: v })
       await a.services.shards.publish(content)
+      // checkpoints come after v1 (the keyframe), v5 and v9
+      if (!publisher.checkpoint!.manifestCid.equals(content.manifestCid)) await a.services.shards.publish(publisher.checkpoint!)
       versions.push({ content, held: publisher.reconstruction! })
     }
     const options = { providers: [a.peerId] }
     const peer = a.peerId.toString()
-    // a new neighbour at v3: keyframe v1, deltas v2 and v3
+    // a new neighbour at v3: the keyframe v1 is its checkpoint, then deltas v2 and v3, exactly
     const first = await receiver.fetch(peer, versions[2]!.content.manifestCid, options)
     expect(first).toMatchObject({ keyframe: true, deltas: 2 })
     expect(sameBits(first.snapshot, versions[2]!.held)).toBe(true)
-    // missed v4..v7: the newest keyframe (v5) is closer than what it holds
+    // missed v4..v6, across the checkpoint at v5: walks back to v3, never fetches the checkpoint
     const second = await receiver.fetch(peer, versions[6]!.content.manifestCid, options)
-    expect(second).toMatchObject({ keyframe: true, deltas: 2 })
+    expect(second).toMatchObject({ keyframe: false, deltas: 4 })
     expect(sameBits(second.snapshot, versions[6]!.held)).toBe(true)
-    // the next version is one small delta on top of what it holds
-    const third = await receiver.fetch(peer, versions[7]!.content.manifestCid, options)
-    expect(third).toMatchObject({ keyframe: false, deltas: 1 })
-    expect(sameBits(third.snapshot, versions[7]!.held)).toBe(true)
-    expect(third.bytes).toBeLessThan(second.bytes / 4)
+    expect(second.bytes).toBeLessThan(first.bytes / 2)
     // a head it holds costs nothing
-    expect((await receiver.fetch(peer, versions[7]!.content.manifestCid, options)).bytes).toBe(0)
+    expect((await receiver.fetch(peer, versions[6]!.content.manifestCid, options)).bytes).toBe(0)
+    // a newcomer at v10 starts at the v9 checkpoint: one delta after it, the model within one fp16 rounding
+    const newcomer = new DeltaReceiver({ shards: b.services.shards })
+    const late = await newcomer.fetch(peer, versions[9]!.content.manifestCid, options)
+    expect(late).toMatchObject({ keyframe: true, deltas: 1 })
+    const gap = Math.max(...late.snapshot.tensors[0]!.data.map((x, j) => Math.abs(x - versions[9]!.held.tensors[0]!.data[j]!)))
+    expect(gap).toBeLessThanOrEqual(10 * 2 ** -11)
     receiver.forget(peer)
     expect(receiver.size).toBe(0)
+  })
+
+  it('a follower\'s bytes per version stay at delta size across checkpoints, and it holds the publisher\'s model exactly', async () => {
+    const [a, b] = await pair()
+    const publisher = new DeltaPublisher({ kind: 'topk', fraction: 0.01, values: 'int8', keyframeEvery: 3 })
+    const receiver = new DeltaReceiver({ shards: b.services.shards })
+    const peer = a.peerId.toString()
+    const perVersion: number[] = []
+    let deltaBytes = 0
+    const checkpoints = new Set<string>()
+    for (let v = 1; v <= 10; v++) {
+      const content = await publisher.next(model(50_000, j => Math.sin(j * 0.37 + v) * (1 + v * 0.1)), { version: v })
+      await a.services.shards.publish(content)
+      const checkpoint = publisher.checkpoint!
+      if (!checkpoint.manifestCid.equals(content.manifestCid)) {
+        await a.services.shards.publish(checkpoint)
+        // the keyframe (v1) names no parent; checkpoints name the delta they stand for
+        if (checkpoint.manifest.parent != null) checkpoints.add(checkpoint.manifestCid.toString())
+      }
+      const fetched = await receiver.fetch(peer, content.manifestCid, { providers: [a.peerId] })
+      expect(sameBits(fetched.snapshot, publisher.reconstruction!)).toBe(true)
+      if (v === 1) continue
+      expect(fetched).toMatchObject({ keyframe: false, deltas: 1 })
+      perVersion.push(fetched.bytes)
+      deltaBytes = Math.max(deltaBytes, content.manifestBytes.byteLength + content.manifest.totalBytes)
+    }
+    expect(checkpoints.size).toBe(3) // after v4, v7 and v10
+    // exactly the delta's blocks each version; a checkpoint (50 kB) is never among them
+    for (const bytes of perVersion) expect(bytes).toBeLessThanOrEqual(deltaBytes)
+    expect(deltaBytes).toBeLessThan(50_000 / 10)
   })
 
   it('refuses a chain that does not reach a keyframe or a held model within its bound, and keeps what it held', async () => {
@@ -126,8 +160,8 @@ describe('the top-k session encoding in the shared document', () => {
 describe('a session with top-k deltas', () => {
   const all = syntheticDigits(1400, 11)
   const data = subset(all, Array.from({ length: 1200 }, (_, i) => i))
-  const test = subset(all, Array.from({ length: 200 }, (_, i) => 1200 + i))
-  const config: ModelConfig = mnistMlp({ localSteps: 6 })
+  const test = subset(all, Array.from({ length: 100 }, (_, i) => 1200 + i))
+  const config: ModelConfig = mnistMlp({ localSteps: 4 })
 
   async function run (encoding: SessionEncoding, peers: number, rounds: number): Promise<{ accuracy: number, bytesPerRound: number }> {
     const parts = partitionIid(data.labels, peers, 3).map(idx => subset(data, idx))
@@ -159,6 +193,47 @@ describe('a session with top-k deltas', () => {
       nodes = []
     }
   }
+
+  it('two peers that follow each other receive one delta a round after the first, checkpoints or not', async () => {
+    const parts = partitionIid(data.labels, 2, 5).map(idx => subset(data, idx))
+    nodes = [await createMemoryNode(), await createMemoryNode()]
+    await nodes[0]!.dial(nodes[1]!.getMultiaddrs())
+    // a checkpoint every 2 versions: the old keyframe scheme made every follower fetch each one
+    const encoding: SessionEncoding = { kind: 'topk', fraction: 0.01, values: 'int8', keyframeEvery: 2 }
+    const sessions = nodes.map((node, i) => new Session({
+      node,
+      session: 'delta-follow',
+      doc: createSessionDoc(),
+      config: { model: mnistMlp({ localSteps: 2 }), averaging: 'variance-corrected', fanOut: 1, selfWeight: 0.5, encoding },
+      createTrainer: async m => Trainer.create(m as ModelConfig, { seed: 200 + i }),
+      train: parts[i]!,
+      test,
+      seed: 3 + i,
+      staleAfter: 600_000
+    }))
+    try {
+      await Promise.all(sessions.map(async s => s.join()))
+      const received: number[][] = [[], []]
+      let before = [0, 0]
+      for (let r = 0; r < 5; r++) {
+        // one at a time, so each fetches the head the other just published
+        for (const [i, s] of sessions.entries()) {
+          const m = await s.step()
+          received[i]!.push(m.bytesReceived - before[i]!)
+          expect(m.mergedWith).toHaveLength(r === 0 && i === 0 ? 0 : 1)
+        }
+        before = sessions.map((_, i) => received[i]!.reduce((a, b) => a + b, 0))
+      }
+      // 101,770 parameters: a checkpoint is ~103 kB in int8, a 1 % delta ~2.5 kB plus its manifest
+      const first = received.map(r => r.find(b => b > 0)!)
+      for (const f of first) expect(f).toBeGreaterThan(100_000)
+      const later = received.flatMap(r => r.slice(r.findIndex(b => b > 0) + 1))
+      expect(later.length).toBeGreaterThanOrEqual(7)
+      for (const bytes of later) expect(bytes).toBeLessThan(5_000)
+    } finally {
+      await Promise.all(sessions.map(async s => s.stop().catch(() => {})))
+    }
+  }, 58_000)
 
   it('learns over real memory-transport peers while receiving far fewer bytes per round than fp32', async () => {
     const dense = await run('fp32', 3, 3)

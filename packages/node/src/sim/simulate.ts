@@ -49,6 +49,12 @@ export interface SimulationOptions {
    */
   scoring?: boolean
   seed?: number
+  /**
+   * Start every peer from one initial model (as when a session ships one) instead of each from
+   * its own. Robust rules judge models coordinate by coordinate, which only means something
+   * once the honest models agree. @default false
+   */
+  sameInit?: boolean
   /** Track each weight tensor's variance (mean over live peers) every round. */
   trackVariance?: boolean
   onRound?(summary: RoundSummary): void
@@ -158,7 +164,7 @@ async function gossip (options: SimulationOptions, rule: AveragingRule, model: M
     doc: createSessionDoc(),
     config: { model, averaging: rule, fanOut: options.fanOut ?? 2, selfWeight: options.selfWeight ?? 0.5, encoding: options.encoding ?? 'fp32' },
     createTrainer: async (m) => {
-      const trainer = await Trainer.create(m as ModelConfig, { seed: seed * 1000 + i, yieldEveryMs: 50 })
+      const trainer = await Trainer.create(m as ModelConfig, { seed: seed * 1000 + (options.sameInit === true ? 0 : i), yieldEveryMs: 50 })
       return options.byzantine != null && byzantine.has(i) ? byzantineTrainer(trainer, options.byzantine, mulberry(seed * 31 + i), () => honestModels()) : trainer
     },
     scores: scores[i],

@@ -60,8 +60,8 @@ export class InvalidDeltaError extends WireFormatError {
 
 /**
  * A delta chain that does not lead to a model this peer holds: the base is neither cached
- * nor reachable through at most the allowed number of deltas back to a keyframe. Nothing
- * was changed.
+ * nor reachable through at most the allowed number of deltas back to a checkpoint or
+ * keyframe. Nothing was changed.
  */
 export class UnknownDeltaBaseError extends WireFormatError {
   /** The base the chain needed (string form of the CID). */

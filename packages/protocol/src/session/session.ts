@@ -339,8 +339,9 @@ export class Session extends TypedEventEmitter<SessionEvents> {
       if (this.access != null && !(await this.access.membership.isMember(c.peer))) continue
       eligible.push(c)
     }
-    const all = eligible.map(c => ({ c, fresh: (this.mergedVersion.get(c.peer) ?? -1) < c.version ? 0 : 1, r: this.rng() }))
-    all.sort((a, b) => a.fresh - b.fresh || a.r - b.r)
+    // top-k: a peer whose chain we follow costs a few deltas, a new one a whole checkpoint
+    const all = eligible.map(c => ({ c, fresh: (this.mergedVersion.get(c.peer) ?? -1) < c.version ? 0 : 1, held: this.topk?.receiver.cached(c.peer) != null ? 0 : 1, r: this.rng() }))
+    all.sort((a, b) => a.fresh - b.fresh || a.held - b.held || a.r - b.r)
     const chosen = all.slice(0, k).map(x => x.c)
     for (const c of chosen) this.lastHeadsSeen.set(c.peer, c.version)
     return chosen
