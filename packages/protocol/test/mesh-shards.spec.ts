@@ -66,7 +66,7 @@ describe('shard exchange over a real libp2p mesh', () => {
     console.log('seeder announce stats', seeder.services.shards.stats)
     expect(content.shards.length).toBeGreaterThanOrEqual(40)
 
-    const results = await Promise.all(nodes.slice(1).map(async n => n.services.shards.fetchModel(content.manifestCid, { stallTimeout: 45_000 })))
+    const results = await Promise.all(nodes.slice(1).map(async n => n.services.shards.fetchModel(content.manifestCid, { stallTimeout: 90_000 })))
     for (const [i, r] of results.entries()) {
       expect(sameSnapshot(r.snapshot, snapshot), `peer ${i + 1} rebuilt the model`).toBe(true)
     }
@@ -74,7 +74,7 @@ describe('shard exchange over a real libp2p mesh', () => {
     const servedByOthers = results.reduce((sum, r) => sum + Object.entries(r.result.servedBy).filter(([p]) => p !== seeder.peerId.toString()).reduce((s, [, v]) => s + v, 0), 0)
     console.log(`10 MiB to 21 peers: ${content.shards.length} shards each; ${servedByOthers} of ${21 * (content.shards.length + 1)} blocks served by non-seeders`)
     for (const n of nodes) expect(await allVerified(n.services.shards.store)).toBe(content.shards.length + 1)
-  }, 120_000)
+  }, 200_000)
 
   it('completes every fetch when 2 of 4 providers are killed mid-fetch, storing no corrupt shard', async () => {
     nodes = await Promise.all(Array.from({ length: 8 }, async (_, i) => createMemoryNode(i < 4 ? { shards: { uploadBytesPerSecond: 1.5 * 1024 * 1024 } } : {})))
