@@ -1,10 +1,9 @@
 import { decodeValues, encodeValues, encodedByteLength } from '../learn/codec.js'
 import { InvalidSparseDeltaError } from '../learn/errors.js'
 import { applySparse } from '../learn/topk.js'
-import { MANIFEST_FORMAT, MAX_SHARD_SIZE, encodeManifest, validateManifest, WireFormatError } from '../wire/index.js'
-import { cidForBytes } from './cid.js'
+import { MAX_SHARD_SIZE, validateManifest, WireFormatError } from '../wire/index.js'
 import { InvalidModelContentError } from './errors.js'
-import { DEFAULT_SHARD_SIZE, assemblePayload, fromWireEncoding, fromWireKind, shardPayload, toWireEncoding, toWireKind } from './model-content.js'
+import { DEFAULT_SHARD_SIZE, assemblePayload, fromWireEncoding, fromWireKind, sealContent, toWireEncoding, toWireKind } from './model-content.js'
 import type { ModelContent, ModelContentOptions } from './model-content.js'
 import type { CodecOptions, ValueEncoding } from '../learn/codec.js'
 import type { ModelSnapshot, SparseDelta, TensorKind } from '../learn/types.js'
@@ -143,7 +142,7 @@ function checkSparse (t: TensorDelta): void {
  */
 export async function createDeltaContent (delta: ModelDelta, options: DeltaContentOptions): Promise<ModelContent> {
   const encoding = options.encoding ?? 'fp32'
-  const wireEncoding = toWireEncoding(encoding)
+  toWireEncoding(encoding) // refuses an unknown encoding before any work
   const chunkSize = options.chunkSize ?? DEFAULT_DELTA_CHUNK_SIZE
   const shardSize = options.shardSize ?? DEFAULT_SHARD_SIZE
   if (!Number.isSafeInteger(chunkSize) || chunkSize < 1 || chunkSize > 0xffff_ffff) throw new InvalidModelContentError('chunkSize must be a positive 32-bit integer')
@@ -168,26 +167,7 @@ export async function createDeltaContent (delta: ModelDelta, options: DeltaConte
     })
     offset += length
   })
-  const shards = await shardPayload(payload, shardSize)
-  const manifest: ModelManifest = {
-    format: MANIFEST_FORMAT,
-    modelId: options.modelId ?? '',
-    architecture: options.architecture ?? '',
-    encoding: wireEncoding,
-    chunkSize: encoding === 'int8' ? chunkSize : 0,
-    tensors,
-    shardSize,
-    totalBytes,
-    shards: shards.map(s => s.cid.bytes),
-    version: options.version ?? 0,
-    samples: options.samples ?? 0,
-    author: options.author ?? '',
-    createdAt: options.createdAt ?? Date.now(),
-    base: options.base.bytes
-  }
-  if (options.parent != null) manifest.parent = options.parent.bytes
-  const manifestBytes = encodeManifest(manifest)
-  return { manifest, manifestBytes, manifestCid: await cidForBytes(manifestBytes), shards }
+  return await sealContent(payload, tensors, { ...options, encoding, chunkSize, shardSize })
 }
 
 /**

@@ -121,7 +121,7 @@ function checkTensor (t: NamedTensor, names: Set<string>): void {
  */
 export async function createModelContent (snapshot: ModelSnapshot, options: ModelContentOptions = {}): Promise<ModelContent> {
   const encoding = options.encoding ?? 'fp32'
-  const wireEncoding = toWireEncoding(encoding)
+  toWireEncoding(encoding) // refuses an unknown encoding before any work
   const chunkSize = options.chunkSize ?? DEFAULT_INT8_CHUNK_SIZE
   const shardSize = options.shardSize ?? DEFAULT_SHARD_SIZE
   checkCount('chunkSize', chunkSize, 0xffff_ffff)
@@ -148,35 +148,43 @@ export async function createModelContent (snapshot: ModelSnapshot, options: Mode
     offset += bytes.byteLength
   })
 
-  const shards = await shardPayload(payload, shardSize)
+  return await sealContent(payload, tensors, { ...options, encoding, chunkSize, shardSize })
+}
+
+/**
+ * Cut an encoded payload into shards of `shardSize` bytes (the last may be shorter), each
+ * named by its CID, and write the manifest that lists them and `tensors`; a delta names its `base`.
+ */
+export async function sealContent (
+  payload: Uint8Array,
+  tensors: TensorInfo[],
+  options: ModelContentOptions & { encoding: ValueEncoding, chunkSize: number, shardSize: number, base?: CID }
+): Promise<ModelContent> {
+  const { encoding, chunkSize, shardSize } = options
+  const shards: ModelContent['shards'] = []
+  for (let start = 0; start < payload.byteLength; start += shardSize) {
+    const bytes = payload.subarray(start, Math.min(payload.byteLength, start + shardSize))
+    shards.push({ cid: await cidForBytes(bytes), bytes })
+  }
   const manifest: ModelManifest = {
     format: MANIFEST_FORMAT,
     modelId: options.modelId ?? '',
     architecture: options.architecture ?? '',
-    encoding: wireEncoding,
+    encoding: toWireEncoding(encoding),
     chunkSize: encoding === 'int8' ? chunkSize : 0,
     tensors,
     shardSize,
-    totalBytes,
+    totalBytes: payload.byteLength,
     shards: shards.map(s => s.cid.bytes),
     version: options.version ?? 0,
     samples: options.samples ?? 0,
     author: options.author ?? '',
     createdAt: options.createdAt ?? Date.now()
   }
+  if (options.base != null) manifest.base = options.base.bytes
   if (options.parent != null) manifest.parent = options.parent.bytes
   const manifestBytes = encodeManifest(manifest)
   return { manifest, manifestBytes, manifestCid: await cidForBytes(manifestBytes), shards }
-}
-
-/** Cut a payload into shards of `shardSize` bytes (the last may be shorter), each named by its CID. */
-export async function shardPayload (payload: Uint8Array, shardSize: number): Promise<ModelContent['shards']> {
-  const shards: ModelContent['shards'] = []
-  for (let start = 0; start < payload.byteLength; start += shardSize) {
-    const bytes = payload.subarray(start, Math.min(payload.byteLength, start + shardSize))
-    shards.push({ cid: await cidForBytes(bytes), bytes })
-  }
-  return shards
 }
 
 /**
