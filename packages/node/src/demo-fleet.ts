@@ -5,8 +5,8 @@
  */
 import type { Connection } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
-import { MemoryShardStore, Session, Trainer, createSessionDoc, getConfig, murmurServices, setConfig, subset } from '@murmur/protocol'
-import type { AveragingRule, Dataset, ModelConfig, MurmurServices, RoundMetrics, SessionConfig } from '@murmur/protocol'
+import { Session, Trainer, createSessionDoc, getConfig, setConfig, subset } from '@murmur/protocol'
+import type { AveragingRule, Dataset, ModelConfig, RoundMetrics, SessionConfig } from '@murmur/protocol'
 import { summarizeConnection } from './connection-info.js'
 import type { TransportName } from './connection-info.js'
 import { createNodePeer } from './peer.js'
@@ -66,7 +66,7 @@ export type RoundObserver = (names: string[], latest: Map<string, RoundMetrics>)
 interface Agent {
   index: number
   name: string
-  node: NodePeer<MurmurServices>
+  node: NodePeer
   session: Session
   samples: number
   backend: string
@@ -126,15 +126,14 @@ export class DemoFleet {
     const start = (index * samplesPerAgent) % Math.max(1, train.count - samplesPerAgent + 1)
     const data = subset(train, Array.from({ length: Math.min(samplesPerAgent, train.count) }, (_, i) => start + i))
     const first = this.agents.size === 0 && index === 0
-    let node: NodePeer<MurmurServices> | undefined
+    let node: NodePeer | undefined
     try {
       node = await createNodePeer({
         // WebSockets so browser tabs can dial an agent directly; circuit + WebRTC for the rest
         listen: ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws', '/p2p-circuit', '/webrtc'],
         bootstrap: this.init.relayAddrs.filter(a => a.includes('/tcp/') && !a.includes('/ws')),
-        dhtMode: 'server',
-        services: murmurServices({ store: new MemoryShardStore() })
-      }) as unknown as NodePeer<MurmurServices>
+        dhtMode: 'server'
+      })
       const peer = node
       node.addEventListener('connection:open', (evt: CustomEvent<Connection>) => {
         if (this.denied(peer.peerId.toString(), evt.detail.remotePeer.toString())) void closeQuietly(evt.detail)
@@ -146,8 +145,6 @@ export class DemoFleet {
         doc,
         // only the session's creator writes the config: a later writer could undo a rule change
         config: first ? this.init.config : undefined,
-        // the rule is read from the shared document every round, so a switch reaches every agent
-        get rule () { return getConfig(doc)?.averaging },
         createTrainer: async (m) => Trainer.create(m as ModelConfig, { seed: 1000 + index }),
         train: data,
         test: this.init.test,
