@@ -13,7 +13,7 @@ import { peerViews } from './connections.js'
 import type { PeerView } from './connections.js'
 import { discoverSessionPeers } from './discovery.js'
 import type { SessionDiscovery } from './discovery.js'
-import { InvalidOptionsError } from './errors.js'
+import { InvalidOptionsError, SessionUnreachableError } from './errors.js'
 import { createBrowserPeer, waitForReservation } from './peer.js'
 import type { BrowserPeer } from './peer.js'
 import type { StorageKind, StoredSession } from './storage.js'
@@ -184,6 +184,9 @@ export async function joinSession (options: JoinSessionOptions): Promise<MurmurS
       relays: peer.relays.map(String),
       signal: AbortSignal.any([stopDiscovery.signal, ...(options.signal != null ? [options.signal] : [])])
     })
+    // what the dials did, so a join that times out can say why
+    const dials = new Map<string, string>()
+    discovery.onDial = (member, error) => { dials.set(member, error == null ? 'connected' : error.message) }
     const stored = await peer.storage.loadSession(options.session)
     const doc = createSessionDoc()
     let trainer: Trainer | undefined
@@ -208,7 +211,13 @@ export async function joinSession (options: JoinSessionOptions): Promise<MurmurS
         return trainer
       }
     })
-    await session.join({ signal: AbortSignal.any([AbortSignal.timeout(options.joinTimeout ?? 60_000), ...(options.signal != null ? [options.signal] : [])]) })
+    const joinTimeout = options.joinTimeout ?? 60_000
+    try {
+      await session.join({ signal: AbortSignal.any([AbortSignal.timeout(joinTimeout), ...(options.signal != null ? [options.signal] : [])]) })
+    } catch (err) {
+      if (options.signal?.aborted === true) throw err
+      throw new SessionUnreachableError(`no config for session "${options.session}" arrived within ${joinTimeout} ms: ${describeDiscovery(peer, discovery, dials)}`, { cause: err })
+    }
     let resumed: { round: number, accuracy: number } | undefined
     if (stored != null && restored && trainer != null) {
       // one pass over the held-out data tells the user (and tests) the model really came back
@@ -222,6 +231,17 @@ export async function joinSession (options: JoinSessionOptions): Promise<MurmurS
     await peer.stop().catch(() => {})
     throw err
   }
+}
+
+/** What discovery found and how its dials went, for an error message. */
+function describeDiscovery (peer: BrowserPeer, discovery: SessionDiscovery, dials: ReadonlyMap<string, string>): string {
+  if (discovery.members.size === 0) return 'no member of the session was found through the relays (is any peer in it? is --session right?)'
+  const views = peerViews(peer.node)
+  const parts = [...discovery.members].map(m => {
+    const view = views.find(v => v.peerId === m)
+    return `${m.slice(-8)}: ${view != null ? view.transport : 'not connected'}${dials.has(m) ? `, last dial ${dials.get(m) as string}` : ''}`
+  })
+  return `members found ${discovery.members.size} (${parts.join('; ')})`
 }
 
 function restore (trainer: Trainer, snapshot: ModelSnapshot): boolean {

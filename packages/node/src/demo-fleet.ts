@@ -4,9 +4,8 @@
  * cut into islands and heal, as the simulator does with a deny rule and closed connections.
  */
 import type { Connection } from '@libp2p/interface'
-import { multiaddr } from '@multiformats/multiaddr'
-import { Session, Trainer, createSessionDoc, getConfig, setConfig, subset } from '@murmur/protocol'
-import type { AveragingRule, Dataset, ModelConfig, RoundMetrics, SessionConfig } from '@murmur/protocol'
+import { Session, Trainer, createSessionDoc, discoverSessionPeers, getConfig, setConfig, subset } from '@murmur/protocol'
+import type { AveragingRule, Dataset, DialMember, ModelConfig, RoundMetrics, SessionConfig, SessionDiscovery } from '@murmur/protocol'
 import { summarizeConnection } from './connection-info.js'
 import type { TransportName } from './connection-info.js'
 import { createNodePeer } from './peer.js'
@@ -68,6 +67,8 @@ interface Agent {
   name: string
   node: NodePeer
   session: Session
+  /** Finds the other members (browser tabs included) at the session's rendezvous, as `murmur agent` does. */
+  discovery: SessionDiscovery
   samples: number
   backend: string
   latest?: RoundMetrics
@@ -153,18 +154,37 @@ export class DemoFleet {
         // a knocked-out neighbour should cost a round seconds, not the default 30 s
         fetchTimeout: 5000
       })
-      const agent: Agent = { index, name: `edge-${index + 1}`, node, session, samples: data.count, backend: this.init.backend, stopped: false }
+      const me = peer.peerId.toString()
+      const discovery = discoverSessionPeers(peer, {
+        session: this.init.session,
+        doc,
+        exclude: this.relayPeer != null ? [this.relayPeer] : [],
+        dial: this.islandDial(peer, me)
+      })
+      const agent: Agent = { index, name: `edge-${index + 1}`, node, session, discovery, samples: data.count, backend: this.init.backend, stopped: false }
       await Promise.all([...this.agents.values()].map(async other => peer.dial(other.node.getMultiaddrs()).catch(() => {})))
-      const joined = session.join({ signal: AbortSignal.timeout(30_000) })
-      // the dials above ran the state exchange before this session was joined: run it again
-      await Promise.all([...this.agents.values()].map(async other => peer.services.state.syncWith(other.node.peerId).catch(() => {})))
-      await joined
+      // joining runs the state exchange over the connections just opened
+      await session.join({ signal: AbortSignal.timeout(30_000) })
       this.agents.set(peer.peerId.toString(), agent)
       agent.loop = this.run(agent)
       return this.view(agent)
     } catch (err) {
       await Promise.resolve(node?.stop()).catch(() => {})
       throw err
+    }
+  }
+
+  /**
+   * How an agent dials a member discovery found: never across an island boundary; a page
+   * (which listens only through the relay) over WebRTC signalled there, others plainly.
+   */
+  private islandDial (node: NodePeer, me: string): DialMember {
+    return async (peer, addrs, options) => {
+      const id = peer.toString()
+      if (this.denied(me, id)) throw new Error('on another island')
+      const webrtc = addrs.filter(a => a.toString().includes('/p2p-circuit/webrtc'))
+      const targets = (webrtc.length > 0 ? webrtc : addrs).map(a => a.toString().endsWith(`/p2p/${id}`) ? a : a.encapsulate(`/p2p/${id}`))
+      await node.dial(targets.length > 0 ? targets : peer, options)
     }
   }
 
@@ -196,31 +216,6 @@ export class DemoFleet {
     this.islands.clear()
     const agents = [...this.agents.values()]
     await Promise.all(agents.flatMap(a => agents.filter(b => b.index > a.index).map(async b => a.node.dial(b.node.getMultiaddrs()).catch(() => {}))))
-  }
-
-  /**
-   * Have every agent open a direct WebRTC connection to a browser peer, signalled through
-   * the relay (a page listens only there), retried at most every 10 s per pair.
-   */
-  reach (peerId: string): void {
-    const relay = this.init.relayAddrs.find(a => a.includes('/tcp/') && !a.includes('/ws'))
-    if (relay == null || this.agents.has(peerId) || peerId === this.relayPeer) return
-    const now = Date.now()
-    for (const a of this.agents.values()) {
-      const me = a.node.peerId.toString()
-      if (this.denied(me, peerId)) continue
-      if (a.node.getConnections().some(c => c.remotePeer.toString() === peerId && c.status === 'open' && summarizeConnection(c).direct)) continue
-      const key = `${me}>${peerId}`
-      if (now - (this.reached.get(key) ?? 0) < 10_000) continue
-      this.reached.set(key, now)
-      let target
-      try {
-        target = multiaddr(`${relay}/p2p-circuit/webrtc/p2p/${peerId}`)
-      } catch {
-        return
-      }
-      a.node.dial(target, { signal: AbortSignal.timeout(15_000) }).catch(() => {})
-    }
   }
 
   /** Switch the session's averaging rule in the shared document; every peer sees the change. */
@@ -274,6 +269,7 @@ export class DemoFleet {
 
   private async halt (agent: Agent): Promise<void> {
     agent.stopped = true
+    agent.discovery.stop()
     // leave first (members see it go), then stop the node so an in-flight fetch ends now
     await agent.session.stop().catch(() => {})
     await Promise.resolve(agent.node.stop()).catch(() => {})

@@ -172,7 +172,6 @@ export async function startDemoServer (options: DemoServerOptions): Promise<Demo
       const links = body.links.filter(isLink).slice(0, 256)
       const knockedOut = browsers.get(peerId)?.knockedOut
       browsers.set(peerId, { peerId, kind: 'browser', backend: String(body.backend ?? 'unknown').slice(0, 32), links, mergedWith: body.mergedWith.filter(p => typeof p === 'string').slice(0, 64), seen: Date.now(), ...(knockedOut === true ? { knockedOut } : {}) })
-      if (knockedOut !== true) fleet.reach(peerId)
       return { status: 204, body: undefined }
     }
     throw new DemoRequestError(`no API route ${path}`, 404)

@@ -1,7 +1,8 @@
 import { describe, it, expect, afterEach } from 'vitest'
-import type * as Y from 'yjs'
-import { createSessionDoc, upsertMember, setHead, appendMetric, sameState, listMembers, getMember } from '../src/state/index.js'
+import * as Y from 'yjs'
+import { createSessionDoc, upsertMember, setHead, appendMetric, sameState, listMembers, getMember, getConfig, setConfig, REMOTE_ORIGIN } from '../src/state/index.js'
 import { createMemoryNode, stopAll, waitFor } from './helpers/mesh.js'
+import { tinyModel } from './helpers/tiny-model.js'
 import type { MeshNode } from './helpers/mesh.js'
 
 let nodes: MeshNode[] = []
@@ -57,6 +58,41 @@ describe('state sync over a real libp2p mesh', () => {
     console.log(`partition healed: 10 replicas identical ${Date.now() - healedAt} ms after the link came back`)
     expect(listMembers(docs[9] as Y.Doc)).toHaveLength(10)
   }, 60_000)
+
+  it('a peer that joins after its connections opened still gets the document (no gossip needed)', async () => {
+    nodes = await Promise.all(Array.from({ length: 2 }, async () => createMemoryNode()))
+    const [a, b] = nodes as [MeshNode, MeshNode]
+    const docA = createSessionDoc()
+    setConfig(docA, { model: tinyModel, averaging: 'plain', fanOut: 2, selfWeight: 0.5, encoding: 'fp32' })
+    a.services.state.join('late', docA)
+    // the connection (and its identify) comes first, as when a DHT walk dials a member
+    await b.dial(a.getMultiaddrs())
+    // identify runs again about a second after connecting (identify-push), which would also
+    // run the exchange: join only after that, as a page does whose DHT walk dialled long before
+    await new Promise(resolve => setTimeout(resolve, 2500))
+    const docB = createSessionDoc()
+    b.services.state.join('late', docB)
+    // A edits nothing after the join: only a catch-up exchange can bring the config over
+    expect(await waitFor(() => getConfig(docB) != null, 5000)).toBe(true)
+    expect(sameState(docA, docB)).toBe(true)
+  }, 20_000)
+
+  it('gossip that builds on edits a peer missed makes it catch up instead of holding the edit back', async () => {
+    nodes = await Promise.all(Array.from({ length: 2 }, async () => createMemoryNode()))
+    const [a, b] = nodes as [MeshNode, MeshNode]
+    const docA = createSessionDoc()
+    const docB = createSessionDoc()
+    a.services.state.join('gap', docA)
+    b.services.state.join('gap', docB)
+    await b.dial(a.getMultiaddrs())
+    await waitFor(() => a.services.pubsub.getSubscribers('/murmur/gap/state').length > 0 && b.services.pubsub.getSubscribers('/murmur/gap/state').length > 0, 10_000)
+    await new Promise(resolve => setTimeout(resolve, 2500)) // past the exchanges identify runs
+    // an edit A never gossips (as if its message was lost), then one it does, which builds on it
+    Y.transact(docA, () => { upsertMember(docA, member('missed', 1)) }, REMOTE_ORIGIN)
+    upsertMember(docA, member('gossiped', 2))
+    expect(await waitFor(() => getMember(docB, 'gossiped') != null && getMember(docB, 'missed') != null, 10_000)).toBe(true)
+    expect(sameState(docA, docB)).toBe(true)
+  }, 30_000)
 
   it('tracks presence of peers in the session', async () => {
     nodes = await Promise.all(Array.from({ length: 3 }, async () => createMemoryNode({ state: { presenceInterval: 300 } })))

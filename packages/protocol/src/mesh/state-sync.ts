@@ -1,6 +1,6 @@
 import { serviceDependencies } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
-import type { Connection, PeerId, Stream, Startable, Logger, ComponentLogger, TypedEventTarget, Libp2pEvents, IdentifyResult } from '@libp2p/interface'
+import type { Connection, PeerId, PeerStore, Stream, Startable, Logger, ComponentLogger, TypedEventTarget, Libp2pEvents, IdentifyResult } from '@libp2p/interface'
 import type { Registrar, ConnectionManager } from '@libp2p/interface-internal'
 import * as Y from 'yjs'
 import { PROTOCOL_STATE, stateTopic, StateSyncMessage, encodeStateSyncMessage, decodeStateSyncMessage, MAX_SIZES } from '../wire/index.js'
@@ -47,6 +47,7 @@ export interface StateSyncComponents {
   peerId: PeerId
   registrar: Registrar
   connectionManager: ConnectionManager
+  peerStore: PeerStore
   events: TypedEventTarget<Libp2pEvents>
   logger: ComponentLogger
   [service: string]: unknown
@@ -127,6 +128,8 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
   private started = false
   /** peer → when we last ran a catch-up exchange because its gossip came from a non-member */
   private readonly membershipRetries = new Map<string, number>()
+  /** session → when we last ran a catch-up exchange because gossip left a gap in its document */
+  private readonly gapRetries = new Map<string, number>()
 
   constructor (components: StateSyncComponents, init: StateSyncInit) {
     super()
@@ -190,7 +193,12 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
     }
     doc.on('update', replica.onUpdate)
     this.replicas.set(session, replica)
-    if (this.started) this.subscribe(session)
+    if (this.started) {
+      this.subscribe(session)
+      // connections opened before the join (a DHT walk, a bootstrap dial) ran their exchange
+      // without this session: run it now, or the document would wait for gossip it cannot place
+      void this.statePeers().then(async peers => { await this.catchUp(session, peers) })
+    }
     void topic
   }
 
@@ -270,6 +278,7 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
         applyRemoteUpdate(replica.doc, m.payload)
         this.stats.updatesApplied++
         this.safeDispatch('state:update', { session, from: msg.from })
+        if (hasGap(replica.doc)) this.fillGap(session, msg.from)
       } catch (err) {
         this.stats.updatesRejected++
         this.safeDispatch('refused', { session, peer: msg.from.toString(), reason: 'malformed' })
@@ -294,6 +303,50 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
     this.syncSession(peer, session).catch(err => {
       this.log('membership catch-up with %p failed: %s', peer, (err as Error).message)
     })
+  }
+
+  /**
+   * Gossip carried an update that builds on edits we never received (missed while joining,
+   * dropped under load): Yjs holds it back until they come, which gossip alone never
+   * repairs. Run one exchange with its author, or any peer of ours, at most every 2 s.
+   */
+  private fillGap (session: string, author: PeerId): void {
+    const now = Date.now()
+    if (now - (this.gapRetries.get(session) ?? 0) < 2000) return
+    this.gapRetries.set(session, now)
+    void this.statePeers().then(async peers => {
+      const direct = peers.find(p => p.equals(author))
+      const any = peers[Math.floor(Math.random() * peers.length)]
+      await this.catchUp(session, direct != null ? [direct] : any != null ? [any] : [])
+    })
+  }
+
+  /** Run the exchange for one session with each of `peers`, failures logged. */
+  private async catchUp (session: string, peers: PeerId[]): Promise<void> {
+    await Promise.all(peers.map(async peer => {
+      await this.syncSession(peer, session).catch(err => {
+        this.log('catch-up of %s with %p failed: %s', session, peer, (err as Error).message)
+      })
+    }))
+  }
+
+  /**
+   * Peers we hold an open, unlimited connection to that speak the state protocol, as
+   * identify told the peer store (one not identified yet runs the exchange on identify).
+   */
+  private async statePeers (): Promise<PeerId[]> {
+    const connected = new Map<string, PeerId>()
+    for (const c of this.components.connectionManager.getConnections()) {
+      if (c.status === 'open' && c.limits == null) connected.set(c.remotePeer.toString(), c.remotePeer)
+    }
+    const speaks = await Promise.all([...connected.values()].map(async peer => {
+      try {
+        return (await this.components.peerStore.get(peer)).protocols.includes(PROTOCOL_STATE)
+      } catch {
+        return false
+      }
+    }))
+    return [...connected.values()].filter((_, i) => speaks[i])
   }
 
   private onIdentify (evt: CustomEvent<IdentifyResult>): void {
@@ -482,6 +535,11 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
 }
 
 /** Yjs returns views typed over `ArrayBufferLike`; the wire codecs want `ArrayBuffer`-backed bytes. */
+/** True when the document holds updates back because edits they build on are missing. */
+function hasGap (doc: Y.Doc): boolean {
+  return doc.store.pendingStructs != null || doc.store.pendingDs != null
+}
+
 function bytes (u: Uint8Array): Uint8Array<ArrayBuffer> {
   return u.buffer instanceof ArrayBuffer ? u as Uint8Array<ArrayBuffer> : new Uint8Array(u)
 }
