@@ -47,11 +47,19 @@ async function run (n: number): Promise<{ n: number, seconds: number, ideal: num
     const cpu0 = process.cpuUsage()
     // a session member names the head's author and the peers it gossips with: the
     // neighbours fetch the same model and become providers as they go
-    const results = await Promise.all(peers.slice(1).map(async p => p.services.shards.fetchManifest(content.manifestCid, {
+    const done = new Array<number>(n).fill(0)
+    const blocks = content.shards.length
+    // progress on stderr every 15 s: a peer stuck at 0 while others finish is starvation
+    const ticker = setInterval(() => {
+      const sorted = done.slice().sort((a, b) => a - b)
+      console.error(`  ${((performance.now() - t0) / 1000).toFixed(0)} s: blocks per peer min ${sorted[0]}, median ${sorted[Math.floor(n / 2)]}, max ${sorted[n - 1]} of ${blocks}`)
+    }, 15_000)
+    const results = await Promise.all(peers.slice(1).map(async (p, i) => p.services.shards.fetchManifest(content.manifestCid, {
       providers: [seeder.peerId, ...p.getPeers()],
       stallTimeout: 300_000,
-      requestTimeout: 60_000
-    })))
+      requestTimeout: 60_000,
+      onProgress: progress => { done[i] = progress.shardsDone }
+    }))).finally(() => { clearInterval(ticker) })
     const seconds = (performance.now() - t0) / 1000
     const used = process.cpuUsage(cpu0)
     const cpu = (used.user + used.system) / 1e6 / seconds / availableParallelism()

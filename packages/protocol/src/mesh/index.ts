@@ -1,5 +1,5 @@
 export { shardExchange } from './shard-exchange.js'
-export type { ShardExchange, ShardExchangeInit, ShardExchangeComponents, ShardExchangeStats, ShardExchangeEvents, ShardAccessCheck } from './shard-exchange.js'
+export type { ShardExchange, PublishOptions, ShardExchangeInit, ShardExchangeComponents, ShardExchangeStats, ShardExchangeEvents, ShardAccessCheck } from './shard-exchange.js'
 export type { FetchOptions, FetchProgress, FetchResult } from './shard-fetch.js'
 export { stateSync } from './state-sync.js'
 export type { StateSync, StateSyncInit, StateSyncComponents, StateSyncStats, StateSyncEvents, StateJoinOptions, StateRefusal } from './state-sync.js'

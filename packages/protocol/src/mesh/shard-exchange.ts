@@ -10,6 +10,7 @@ import type { ShardStore, ModelContent } from '../content/index.js'
 import type { ModelSnapshot } from '../learn/index.js'
 import { framed } from './framing.js'
 import { PeerRateLimiter } from './rate-limit.js'
+import { UploadQueue } from './upload-queue.js'
 import { ProviderStats } from './provider-stats.js'
 import { fetchBlocks } from './shard-fetch.js'
 import type { FetchOptions, FetchProgress, FetchResult } from './shard-fetch.js'
@@ -38,6 +39,12 @@ export interface ShardExchangeInit {
    * Lets an operator share a constrained link, and lets benchmarks shape every peer alike.
    */
   uploadBytesPerSecond?: number
+  /**
+   * With `uploadBytesPerSecond`: uploading time the queue may hold before a peer that
+   * already has a response waiting is answered BUSY (ms). Peers are served in turn.
+   * @default 2000
+   */
+  uploadQueueMs?: number
   /**
    * An inbound stream is closed when no request arrives for this long (ms).
    * @default 30000
@@ -86,10 +93,20 @@ export interface ShardExchangeEvents {
   'fetch:progress': CustomEvent<FetchProgress & { manifest?: string }>
 }
 
+/** Options of `ShardExchange.publish`. */
+export interface PublishOptions {
+  /**
+   * Announce provider records in the DHT. A session's round models are fetched from their
+   * author and superseded a round later: their records would only pile up in DHT servers.
+   * @default true
+   */
+  announce?: boolean
+}
+
 /** Serves, announces and fetches content-addressed model shards. */
 export interface ShardExchange extends TypedEventTarget<ShardExchangeEvents> {
-  /** Store a model's manifest and shards and announce them. */
-  publish(content: ModelContent): Promise<void>
+  /** Store a model's manifest and shards and (unless told not to) announce them. */
+  publish(content: ModelContent, options?: PublishOptions): Promise<void>
   /** Fetch a manifest and every shard it lists that is not held yet; returns the manifest. */
   fetchManifest(manifestCid: CID, options?: FetchOptions): Promise<{ manifest: ModelManifest, result: FetchResult }>
   /** Fetch a model and rebuild it, verified end to end. */
@@ -121,7 +138,7 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
   private readonly announcedKeys = new Set<string>()
   private announcing = 0
   private idleWaiters: Array<() => void> = []
-  private uploadBudget = { tokens: 0, at: 0 }
+  private readonly uploads?: UploadQueue
   private access?: ShardAccessCheck
   private started = false
 
@@ -132,6 +149,7 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
     this.store = init.store
     const rate = init.requestRatePerPeer ?? 200
     this.limiter = new PeerRateLimiter({ perSecond: rate, burst: rate * 2 })
+    if (init.uploadBytesPerSecond != null) this.uploads = new UploadQueue({ bytesPerSecond: init.uploadBytesPerSecond, maxQueueMs: init.uploadQueueMs })
     this.log = components.logger.forComponent('murmur:shard-exchange')
   }
 
@@ -150,12 +168,14 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
   async stop (): Promise<void> {
     this.started = false
     this.announceQueue.length = 0
+    this.uploads?.clear(new Error('shard exchange stopped'))
     await this.components.registrar.unhandle(PROTOCOL_SHARD)
   }
 
-  async publish (content: ModelContent): Promise<void> {
+  async publish (content: ModelContent, options: PublishOptions = {}): Promise<void> {
     await this.store.put(content.manifestCid, content.manifestBytes)
     for (const shard of content.shards) await this.store.put(shard.cid, shard.bytes)
+    if (options.announce === false) return
     this.announce(content.manifestCid)
     for (const shard of content.shards) this.announce(shard.cid)
   }
@@ -219,7 +239,7 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
       self: this.components.peerId,
       openStream: async (peer, signal) => this.components.connectionManager.openStream(peer, PROTOCOL_SHARD, { signal }),
       findProviders: (cid, signal) => this.findProviders(cid, signal),
-      stored: (cid) => { this.announce(cid) },
+      stored: (cid) => { if (options.announce !== false) this.announce(cid) },
       onPeerGone: (listener) => {
         const events = this.components.events
         const onDisconnect = (evt: CustomEvent<PeerId>): void => { listener(evt.detail) }
@@ -301,8 +321,7 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
           this.stats.badRequests++
           throw err
         }
-        const response = await this.answer(peer, cid)
-        if (response.status === ShardResponse.Status.OK) await this.throttleUpload(response.data.length)
+        const response = await this.shaped(peer, await this.answer(peer, cid), idle)
         await io.write(encodeShardResponse(response), { signal: AbortSignal.timeout(idle) })
       }
       await stream.close().catch(() => {})
@@ -310,6 +329,22 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
       stream.abort(err as Error)
       throw err
     }
+  }
+
+  /**
+   * With a capped uplink, wait for this peer's turn on it, or answer BUSY at once when the
+   * queue is full and the peer already has a response waiting (it asks another provider).
+   */
+  private async shaped (peer: string, response: ShardResponse, idle: number): Promise<ShardResponse> {
+    if (this.uploads == null || response.status !== ShardResponse.Status.OK) return response
+    if (!this.uploads.admit(peer, response.data.length)) {
+      this.stats.busy++
+      return { status: ShardResponse.Status.BUSY, data: new Uint8Array(), message: 'upload queue full' }
+    }
+    await this.uploads.take(peer, response.data.length, AbortSignal.timeout(idle))
+    this.stats.served++
+    this.stats.bytesServed += response.data.length
+    return response
   }
 
   private async answer (peer: string, cid: CID): Promise<ShardResponse> {
@@ -323,8 +358,10 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
     }
     try {
       const data = await this.store.get(cid)
-      this.stats.served++
-      this.stats.bytesServed += data.length
+      if (this.uploads == null) {
+        this.stats.served++
+        this.stats.bytesServed += data.length
+      }
       return { status: ShardResponse.Status.OK, data: data as Uint8Array<ArrayBuffer>, message: '' }
     } catch (err) {
       if (err instanceof ShardNotFoundError) {
@@ -334,18 +371,6 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
       this.log('store error for %s: %s', cid, (err as Error).message)
       return { status: ShardResponse.Status.ERROR, data: new Uint8Array(), message: 'store error' }
     }
-  }
-
-  /** Token bucket over all uploads: wait until `bytes` fit in the configured rate. */
-  private async throttleUpload (bytes: number): Promise<void> {
-    const rate = this.init.uploadBytesPerSecond
-    if (rate == null) return
-    const b = this.uploadBudget
-    const now = Date.now()
-    b.tokens = Math.min(rate, b.tokens + (now - b.at) / 1000 * rate)
-    b.at = now
-    b.tokens -= bytes
-    if (b.tokens < 0) await new Promise(resolve => setTimeout(resolve, -b.tokens / rate * 1000))
   }
 }
 

@@ -46,6 +46,8 @@ export interface FetchOptions {
   maxProviders?: number
   /** Give up when no progress was made for this long. @default 60000 */
   stallTimeout?: number
+  /** Announce each fetched block in the DHT, so later fetchers find this peer. @default true */
+  announce?: boolean
 }
 
 /** Outcome of a fetch: which peers served how much. */
@@ -75,11 +77,15 @@ interface Provider {
   revivable: boolean
   reviveAt: number
   revivals: number
+  /** no new request before this time: it answered BUSY */
+  quietUntil: number
   /** block key → time it answered NOT_FOUND */
   missing: Map<string, number>
 }
 
 const NOT_FOUND_RETRY_MS = 1500
+/** A provider that answered BUSY gets no new request for this long. */
+const BUSY_PAUSE_MS = 500
 const DISCOVERY_CONCURRENCY = 6
 /** Peers that fetch the same model become providers as they go: look again this often... */
 const REDISCOVER_MS = 1000
@@ -102,7 +108,7 @@ export async function fetchBlocks (env: FetchEnvironment, cids: CID[], options: 
 
 class BlockFetch {
   private readonly env: FetchEnvironment
-  private readonly options: Required<Omit<FetchOptions, 'providers' | 'signal' | 'onProgress'>>
+  private readonly options: Required<Omit<FetchOptions, 'providers' | 'signal' | 'onProgress' | 'announce'>>
   private readonly onProgress?: (p: FetchProgress) => void
   private readonly all = new Map<string, CID>()
   private readonly pending = new Map<string, CID>()
@@ -200,7 +206,7 @@ class BlockFetch {
     if (peer.equals(this.env.self)) return undefined
     let p = this.providers.get(key)
     if (p == null) {
-      p = { peer, key, slots: [], slotBusy: [], busy: 0, serving: new Set(), consecutiveFailures: 0, dropped: false, revivable: false, reviveAt: 0, revivals: 0, missing: new Map() }
+      p = { peer, key, slots: [], slotBusy: [], busy: 0, serving: new Set(), consecutiveFailures: 0, dropped: false, revivable: false, reviveAt: 0, revivals: 0, quietUntil: 0, missing: new Map() }
       this.providers.set(key, p)
       this.wake?.()
     }
@@ -255,7 +261,9 @@ class BlockFetch {
     const ranked = this.liveProviders()
       .sort((a, b) => this.env.stats.expectedMs(a.key, shardBytes) - this.env.stats.expectedMs(b.key, shardBytes))
       .slice(0, this.options.maxProviders)
+    const now = Date.now()
     for (const p of ranked) {
+      if (p.quietUntil > now) continue
       const limit = this.concurrency(p, shardBytes)
       while (p.busy < limit) {
         const key = this.pick(p)
@@ -336,9 +344,16 @@ class BlockFetch {
       const { io } = held
       await io.write(encodeShardRequest({ cid: cid.bytes }), { signal })
       const res = decodeShardResponse(await io.read({ signal }))
-      // BUSY means "ask me less often", not "I am broken": back off this block like NOT_FOUND
-      if (res.status === ShardResponse.Status.NOT_FOUND || res.status === ShardResponse.Status.BUSY) {
+      // NOT_FOUND: it lacks this block (yet); ask it for others
+      if (res.status === ShardResponse.Status.NOT_FOUND) {
         p.missing.set(key, Date.now())
+        this.requeue(key, cid)
+        return
+      }
+      // BUSY means "your turn is taken, ask me less often", not "I am broken": give the
+      // block to another provider and ask this one again only after a pause
+      if (res.status === ShardResponse.Status.BUSY) {
+        p.quietUntil = Date.now() + BUSY_PAUSE_MS
         this.requeue(key, cid)
         return
       }
