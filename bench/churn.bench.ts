@@ -2,7 +2,9 @@
  * Churn soak at full size: 30 agents training one session over the memory transport, one
  * leaving or joining every 5 s for five minutes (packages/node/test/churn.spec.ts scaled
  * up). Prints fetch outcomes (ok / failed / rejected / wrong), whether the remaining
- * replicas converged, and heap per live agent over time.
+ * replicas converged, and, sampled after a forced GC at every event, retained heap and
+ * off-heap memory per live agent, blocks in the stores, DHT provider records, the size of
+ * the session document and live tfjs tensors.
  *
  *   node dist/churn.bench.js [agents, default 30] [seconds, default 300] [ms between events, default 5000]
  */

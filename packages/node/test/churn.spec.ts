@@ -1,4 +1,9 @@
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import * as tf from '@tensorflow/tfjs'
+import { MemoryDatastore } from 'datastore-core/memory'
+import * as Y from 'yjs'
 import { CID } from 'multiformats/cid'
 import { Session, Trainer, createSessionDoc, partitionIid, sameState, subset, verifyShard } from '@murmur/protocol'
 import type { Dataset, ModelConfig, ShardExchange } from '@murmur/protocol'
@@ -17,6 +22,7 @@ const AGENTS = Number(process.env.MURMUR_CHURN_AGENTS ?? 8)
 const SECONDS = Number(process.env.MURMUR_CHURN_SECONDS ?? 30)
 const EVERY_MS = Number(process.env.MURMUR_CHURN_EVERY_MS ?? 3000)
 const SESSION = 'churn'
+const KEEP_VERSIONS = 4
 const rand = ((s: number) => () => { s = (s * 1103515245 + 12345) % 2147483648; return s / 2147483648 })(42)
 const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)] as T
 
@@ -38,13 +44,66 @@ const model: ModelConfig = {
   loss: 'categoricalCrossentropy'
 }
 
-interface Agent { node: MemoryPeer, session: Session, running: boolean, loop?: Promise<void> }
+interface Agent { node: MemoryPeer, datastore: MemoryDatastore, session: Session, running: boolean, loop?: Promise<void> }
 
 const fetches = { ok: 0, failed: 0, rejected: 0, wrong: 0 }
 const live: Agent[] = []
 let shards: Dataset[] = []
 let test: Dataset
 let joined = 0
+
+// heapUsed counts garbage too unless a collection runs first: sample what is retained
+setFlagsFromString('--expose-gc')
+const gc = runInNewContext('gc') as () => void
+
+/** One sample of retained memory and of what the live agents hold, after a forced GC. */
+interface Sample {
+  t: number
+  live: number
+  heapPerAgent: number
+  /** Off-heap buffers (shard bytes, tfjs WASM memory) per live agent. */
+  externalPerAgent: number
+  blocksPerAgent: number
+  storeBytesPerAgent: number
+  /** DHT provider records in the live agents' datastores, per live agent. */
+  providersPerAgent: number
+  /** One replica of the session document, encoded. */
+  docBytes: number
+  tensors: number
+}
+
+async function sample (t0: number): Promise<Sample> {
+  gc()
+  const mem = process.memoryUsage()
+  let blocks = 0
+  let bytes = 0
+  let providers = 0
+  for (const a of live) {
+    const stats = await a.node.services.shards.store.stats()
+    blocks += stats.blocks
+    bytes += stats.bytes
+    for await (const _ of a.datastore.queryKeys({ prefix: '/dht/provider/' })) providers++
+  }
+  const n = Math.max(1, live.length)
+  const doc = live[0]?.session.doc
+  return {
+    t: Math.round((Date.now() - t0) / 1000),
+    live: live.length,
+    heapPerAgent: mem.heapUsed / n,
+    externalPerAgent: mem.external / n,
+    blocksPerAgent: blocks / n,
+    storeBytesPerAgent: bytes / n,
+    providersPerAgent: providers / n,
+    docBytes: doc != null ? Y.encodeStateAsUpdate(doc).byteLength : 0,
+    tensors: tf.memory().numTensors
+  }
+}
+
+const MiB = (x: number): string => (x / 2 ** 20).toFixed(1)
+
+function mean (xs: number[]): number {
+  return xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length)
+}
 
 /**
  * Count every model fetch (full models and delta chains both start with the manifest) and
@@ -77,7 +136,8 @@ function auditFetches (service: ShardExchange): void {
 
 async function startAgent (): Promise<Agent> {
   const i = joined++
-  const node = await createMemoryPeer()
+  const datastore = new MemoryDatastore()
+  const node = await createMemoryPeer({ datastore })
   auditFetches(node.services.shards)
   const session = new Session({
     node,
@@ -89,10 +149,10 @@ async function startAgent (): Promise<Agent> {
     test,
     seed: 7919 + i,
     fetchTimeout: 5000,
-    keepVersions: 4
+    keepVersions: KEEP_VERSIONS
   })
   const peers = live.slice()
-  const agent: Agent = { node, session, running: true }
+  const agent: Agent = { node, datastore, session, running: true }
   for (let k = 0; k < Math.min(3, peers.length); k++) await node.dial(pick(peers).node.getMultiaddrs()).catch(() => {})
   await session.join({ signal: AbortSignal.timeout(20_000) })
   session.addEventListener('round', evt => { fetches.rejected += evt.detail.rejected })
@@ -128,14 +188,12 @@ afterAll(async () => {
 describe('churn soak', () => {
   it(`${AGENTS} agents, one leaving or joining every ${EVERY_MS / 1000} s for ${SECONDS} s: replicas converge, no wrong model, flat memory`, async () => {
     for (let i = 0; i < AGENTS; i++) await startAgent()
-    const samples: Array<{ t: number, live: number, heapPerAgent: number }> = []
-    const sample = (): void => { samples.push({ t: Date.now(), live: live.length, heapPerAgent: process.memoryUsage().heapUsed / Math.max(1, live.length) }) }
     const t0 = Date.now()
+    const samples: Sample[] = [await sample(t0)]
     let events = 0
     let leaving = true
     while (Date.now() - t0 < SECONDS * 1000) {
       await new Promise(resolve => setTimeout(resolve, EVERY_MS))
-      sample()
       if (leaving && live.length > AGENTS / 2) await stopAgent(pick(live))
       else await startAgent()
       leaving = !leaving
@@ -144,6 +202,7 @@ describe('churn soak', () => {
       for (const a of live) {
         if (a.node.getConnections().length < 2) await a.node.dial(pick(live.filter(b => b !== a)).node.getMultiaddrs()).catch(() => {})
       }
+      samples.push(await sample(t0))
     }
 
     // quiescence: stop training everywhere, then every remaining replica must be identical
@@ -151,19 +210,30 @@ describe('churn soak', () => {
     await Promise.all(live.map(async a => a.loop))
     const docs = live.map(a => a.session.doc)
     const converged = await waitFor(() => docs.every(d => sameState(docs[0] ?? d, d)), 30_000, 250)
-    const quarter = Math.max(1, Math.floor(samples.length / 4))
-    const early = samples.slice(0, quarter).reduce((s, x) => s + x.heapPerAgent, 0) / quarter
-    const late = samples.slice(-quarter).reduce((s, x) => s + x.heapPerAgent, 0) / quarter
+    // the first sample is taken before any round: compare the second quarter with the last,
+    // each an even number of samples (live agents alternate between n and n - 1)
+    const quarter = Math.max(2, 2 * Math.floor(samples.length / 8))
+    const early = samples.slice(quarter, 2 * quarter)
+    const late = samples.slice(-quarter)
     const rounds = live.map(a => a.session.rounds)
     console.log(`churn: ${events} leave/join events over ${SECONDS} s, ${live.length} agents left (rounds ${Math.min(...rounds)}-${Math.max(...rounds)}); ` +
-      `fetches ok ${fetches.ok}, failed ${fetches.failed}, rejected ${fetches.rejected}, wrong ${fetches.wrong}; ` +
-      `replicas converged: ${converged === true}; heap per live agent ${(early / 2 ** 20).toFixed(1)} MiB (first quarter) → ${(late / 2 ** 20).toFixed(1)} MiB (last quarter)\n` +
-      `heap samples (s: live, MiB/agent): ${samples.map(s => `${Math.round((s.t - t0) / 1000)}: ${s.live}, ${(s.heapPerAgent / 2 ** 20).toFixed(1)}`).join(' | ')}`)
+      `fetches ok ${fetches.ok}, failed ${fetches.failed}, rejected ${fetches.rejected}, wrong ${fetches.wrong}; replicas converged: ${converged === true}; ` +
+      `retained heap per live agent ${MiB(mean(early.map(x => x.heapPerAgent)))} MiB (second quarter) → ${MiB(mean(late.map(x => x.heapPerAgent)))} MiB (last quarter)\n` +
+      'samples after GC (s: live, heap MiB/agent, external MiB/agent, blocks/agent, store MiB/agent, DHT provider records/agent, doc KiB, tensors):\n' +
+      samples.map(x => `${x.t}: ${x.live}, ${MiB(x.heapPerAgent)}, ${MiB(x.externalPerAgent)}, ${x.blocksPerAgent.toFixed(0)}, ${MiB(x.storeBytesPerAgent)}, ` +
+        `${x.providersPerAgent.toFixed(0)}, ${(x.docBytes / 1024).toFixed(0)}, ${x.tensors}`).join('\n'))
 
     expect(converged).toBe(true)
     expect(fetches.wrong).toBe(0)
     expect(fetches.ok).toBeGreaterThan(0)
-    // loose on purpose: a short run sees GC timing; the five-minute bench prints the series that shows flatness
-    expect(late).toBeLessThan(early * 3)
+    // the tiny model is one shard and its manifest: a store holds its own kept versions and
+    // at most the models of the round in progress (fan-out 2), never every model it fetched
+    expect(mean(late.map(x => x.blocksPerAgent))).toBeLessThanOrEqual(2 * KEEP_VERSIONS + 2 * 2)
+    // a stopped agent's model is freed: tensors follow the live agents, not every agent ever started
+    const first = samples[0] as Sample
+    const last = samples[samples.length - 1] as Sample
+    expect(last.tensors / last.live).toBeLessThanOrEqual(1.1 * first.tensors / first.live)
+    // retained memory per agent stays flat (the document's metrics log grows by design: a margin)
+    expect(mean(late.map(x => x.heapPerAgent))).toBeLessThan(1.25 * mean(early.map(x => x.heapPerAgent)))
   }, (SECONDS + 120) * 1000)
 })

@@ -4,6 +4,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { murmurServices, MemoryShardStore } from '@murmur/protocol'
 import type { MurmurServicesInit, MurmurNode } from '@murmur/protocol'
+import type { Datastore } from 'interface-datastore'
 
 /** A Murmur peer over the in-process memory transport. */
 export type MemoryPeer = MurmurNode
@@ -15,9 +16,11 @@ let counter = 0
  * simulations and benchmarks that run many peers in one process. Only the transport
  * differs from a networked agent.
  */
-export async function createMemoryPeer (init: Partial<MurmurServicesInit> & { denyPeer?(peerId: string): boolean } = {}): Promise<MemoryPeer> {
-  const deny = init.denyPeer
+export async function createMemoryPeer (init: Partial<MurmurServicesInit> & { denyPeer?(peerId: string): boolean, datastore?: Datastore } = {}): Promise<MemoryPeer> {
+  const { denyPeer: deny, datastore, ...services } = init
   return createLibp2p({
+    // the DHT keeps its provider records here: soaks pass their own to count them
+    ...(datastore != null ? { datastore } : {}),
     addresses: { listen: [`/memory/murmur-${process.pid}-${Date.now()}-${counter++}`] },
     transports: [memory()],
     connectionEncrypters: [noise()],
@@ -32,6 +35,6 @@ export async function createMemoryPeer (init: Partial<MurmurServicesInit> & { de
       denyDialPeer: (peerId) => deny?.(peerId.toString()) ?? false,
       denyInboundEncryptedConnection: (peerId) => deny?.(peerId.toString()) ?? false
     },
-    services: murmurServices({ store: init.store ?? new MemoryShardStore(), ...init })
+    services: murmurServices({ store: init.store ?? new MemoryShardStore(), ...services })
   })
 }

@@ -3,8 +3,10 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { CID } from 'multiformats/cid'
 import type * as Y from 'yjs'
 import { companionContent, createSessionContent, headEncoding, topKWireFor } from './delta.js'
+import { FetchedBlocks } from './fetched-blocks.js'
 import type { TopKWire } from './delta.js'
 import { mergeModels, validateModel } from '../learn/index.js'
+import { rebuildSnapshot } from '../content/index.js'
 import { MurmurError } from '../errors.js'
 import type { ModelSnapshot } from '../learn/index.js'
 import type { Dataset } from '../train/index.js'
@@ -49,6 +51,13 @@ export interface SessionInit {
   seed?: number
   /** Keep the blocks of this many of our own past versions (older ones are deleted). @default 2 */
   keepVersions?: number
+  /**
+   * Announce provider records in the DHT for the versions this peer publishes and the
+   * blocks it fetches. Off by default: a version is fetched from its author, whom its head
+   * names, and is superseded a round later, so the records would only pile up in every DHT
+   * server. @default false
+   */
+  announce?: boolean
   /** Only merge with peers we hold a direct connection to (the topology). @default true */
   connectedOnly?: boolean
   /**
@@ -98,6 +107,10 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   private topk?: TopKWire
   /** In-flight fetches of this round, by neighbour. */
   private readonly fetching = new Map<string, AbortController>()
+  /** What this round's fetches stored: deleted once merged, so the store holds our own versions only. */
+  private readonly fetched: FetchedBlocks
+  /** The model at `stop()`, whose trainer is then disposed: `snapshot()` and a later `run()` go on from it. */
+  private stoppedAt?: ModelSnapshot
 
   constructor (init: SessionInit) {
     super()
@@ -106,6 +119,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     this.id = init.session
     this.doc = init.doc ?? createSessionDoc()
     this.rng = mulberry32(init.seed ?? Math.floor(Math.random() * 2 ** 31))
+    this.fetched = new FetchedBlocks(init.node.services.shards)
     this.round = init.resumeRound ?? 0
     this.onHead = this.onHead.bind(this)
     this.onGone = this.onGone.bind(this)
@@ -143,10 +157,11 @@ export class Session extends TypedEventEmitter<SessionEvents> {
       setConfig(this.doc, this.access != null ? { ...this.init.config, owner: this.access.owner } : this.init.config)
     }
     this.config = await this.waitForConfig(options.signal)
-    this.topk ??= topKWireFor(this.config.encoding, { shards: this.node.services.shards, onBytes: n => { this.bytesReceived += n } })
+    this.topk ??= topKWireFor(this.config.encoding, { shards: this.fetched, onBytes: n => { this.bytesReceived += n } })
     // heads only move forward: a restarted peer continues after the version it last published
     this.version = Math.max(this.version, getHead(this.doc, this.peerId)?.version ?? 0)
     this.trainer = await this.init.createTrainer(this.config.model)
+    if (this.stoppedAt != null) this.trainer.setSnapshot(this.stoppedAt)
     const now = Date.now()
     upsertMember(this.doc, { peerId: this.peerId, role: 'trainer', backend: this.init.backend ?? 'unknown', samples: this.init.train.count, joinedAt: now, lastSeen: now })
   }
@@ -184,12 +199,19 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     this.access?.detach()
     this.stopEnforcing?.()
     this.stopEnforcing = undefined
+    // the session built the trainer, so it frees it: tfjs tensors outlive their last reference
+    if (this.trainer != null) {
+      this.stoppedAt = this.trainer.getSnapshot()
+      this.trainer.dispose?.()
+      this.trainer = undefined
+    }
   }
 
-  /** The current local model. */
+  /** The current local model (after `stop()`, the model it stopped with). */
   snapshot (): ModelSnapshot {
-    if (this.trainer == null) throw new Error('session not joined')
-    return this.trainer.getSnapshot()
+    if (this.trainer != null) return this.trainer.getSnapshot()
+    if (this.stoppedAt != null) return this.stoppedAt
+    throw new Error('session not joined')
   }
 
   /** One round: train, publish, fetch k neighbours, validate, merge, evaluate. */
@@ -276,7 +298,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     })
     // a top-k chain's newest checkpoint is served (and kept) beside each version that may name it
     const companions = companionContent(this.topk, content)
-    for (const c of [content, ...companions]) await this.node.services.shards.publish(c)
+    for (const c of [content, ...companions]) await this.node.services.shards.publish(c, { announce: this.init.announce === true })
     this.parent = content.manifestCid
     this.ownVersions.push({ manifest: content.manifestCid, blocks: [content, ...companions].flatMap(c => [c.manifestCid, ...c.shards.map(s => s.cid)]) })
     await this.prune()
@@ -293,12 +315,17 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     }).catch(() => {})
   }
 
+  /** The blocks of our own kept versions, as CID strings. */
+  private ownBlocks (): Set<string> {
+    return new Set(this.ownVersions.flatMap(v => v.blocks.map(c => c.toString())))
+  }
+
   /** Delete blocks of our own old versions that no kept version still uses. */
   private async prune (): Promise<void> {
     const keep = Math.max(this.init.keepVersions ?? 2, this.topk?.keepVersions ?? 0)
     if (this.ownVersions.length <= keep) return
     const old = this.ownVersions.splice(0, this.ownVersions.length - keep)
-    const inUse = new Set(this.ownVersions.flatMap(v => v.blocks.map(c => c.toString())))
+    const inUse = this.ownBlocks()
     for (const v of old) {
       for (const cid of v.blocks) {
         if (!inUse.has(cid.toString())) await this.node.services.shards.store.delete(cid).catch(() => {})
@@ -354,14 +381,16 @@ export class Session extends TypedEventEmitter<SessionEvents> {
       const gone = new AbortController()
       this.fetching.set(c.peer, gone)
       const signal = AbortSignal.any([timeout, gone.signal])
-      const options = { providers: [peerIdFromString(c.peer)], signal, stallTimeout: this.init.fetchTimeout ?? 30_000 }
+      const options = { providers: [peerIdFromString(c.peer)], signal, stallTimeout: this.init.fetchTimeout ?? 30_000, announce: this.init.announce === true }
       // top-k: the receiver counts each block it fetches (onBytes), those of failed chains too
       if (this.topk != null) return { peer: c.peer, snapshot: (await this.topk.receiver.fetch(c.peer, c.manifest, options)).snapshot }
-      const { snapshot, result } = await this.node.services.shards.fetchModel(c.manifest, options)
+      const { manifest, result } = await this.fetched.fetchManifest(c.manifest, options)
       this.bytesReceived += result.bytes
-      return { peer: c.peer, snapshot }
+      return { peer: c.peer, snapshot: await rebuildSnapshot(manifest, async cid => this.fetched.store.get(cid)) }
     }))
     for (const c of chosen) this.fetching.delete(c.peer)
+    // the snapshots are in memory now (and a top-k receiver keeps its reconstructions)
+    await this.fetched.release(this.ownBlocks())
     this.bytesSent = this.node.services.shards.stats.bytesServed
     settled.forEach((s, i) => {
       // content that fails its hash or does not decode is the provider's fault, not the network's

@@ -11,6 +11,8 @@ export interface SessionTrainer {
   evaluate(data: Dataset): Promise<{ loss: number, accuracy: number }> | { loss: number, accuracy: number }
   getSnapshot(): ModelSnapshot
   setSnapshot(snapshot: ModelSnapshot): void
+  /** Free what the trainer holds (tfjs tensors); the session calls it when it stops. */
+  dispose?(): void
 }
 
 /** Numbers one round produced, as emitted in `round` and `metrics` events. */
