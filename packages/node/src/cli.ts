@@ -78,6 +78,7 @@ Training flags:
   --fan-out <k>            neighbours merged per round (default 2)
   --encoding <e>           fp32, fp16 or int8 shards (default fp16)
   --local-steps <n>        minibatch steps per round (default 20; batch size 32)
+  --trim <f>               fraction trimmed-mean cuts from each side, in [0, 0.5) (default 0.2)
   --wait-peers <n>       wait for n direct session peers before the first round (default 0)
   --wait-timeout <s>     longest wait for --wait-peers and for the session config (default 60)
   --backend <b>          wasm or cpu (default: the faster on a short probe)`,
@@ -212,7 +213,7 @@ async function relay (args: string[]): Promise<number> {
   return 0
 }
 
-const TRAINING_FLAGS = ['partition', 'partition-kind', 'seed', 'samples', 'test-samples', 'rounds', 'rule', 'create', 'fan-out', 'encoding', 'local-steps', 'wait-peers', 'wait-timeout', 'backend'] as const
+const TRAINING_FLAGS = ['partition', 'partition-kind', 'seed', 'samples', 'test-samples', 'rounds', 'rule', 'trim', 'create', 'fan-out', 'encoding', 'local-steps', 'wait-peers', 'wait-timeout', 'backend'] as const
 const RULES = ['variance-corrected', 'plain', 'median', 'trimmed-mean'] as const
 const ENCODINGS = ['fp32', 'fp16', 'int8'] as const
 
@@ -247,6 +248,7 @@ async function agent (args: string[]): Promise<number> {
     'test-samples': { type: 'string' },
     rounds: { type: 'string' },
     rule: { type: 'string' },
+    trim: { type: 'string' },
     create: { type: 'boolean' },
     'fan-out': { type: 'string' },
     encoding: { type: 'string' },
@@ -289,6 +291,9 @@ async function agent (args: string[]): Promise<number> {
     const localSteps = count(values['local-steps'], '--local-steps')
     const encoding = oneOf(values.encoding, ENCODINGS, '--encoding')
     const rule = oneOf(values.rule, RULES, '--rule')
+    const trim = values.trim != null ? Number(values.trim) : undefined
+    if (trim != null && !(trim >= 0 && trim < 0.5)) throw usage(`--trim must be a fraction in [0, 0.5) (cut from each side by trimmed-mean), got "${values.trim}"`, 'agent')
+    if (trim != null && values.create !== true) throw usage('--trim sets the session\'s trim and needs --create (the creator writes the config)', 'agent')
     const seed = count(values.seed, '--seed', true)
     const samples = count(values.samples, '--samples')
     const testSamples = count(values['test-samples'], '--test-samples')
@@ -305,7 +310,7 @@ async function agent (args: string[]): Promise<number> {
         testSamples,
         rounds: rounds === 0 ? undefined : rounds,
         rule: values.create === true ? undefined : rule,
-        create: values.create === true ? training.defaultSessionConfig({ fanOut, encoding, localSteps, averaging: rule }) : undefined,
+        create: values.create === true ? training.defaultSessionConfig({ fanOut, encoding, localSteps, averaging: rule, trim }) : undefined,
         waitPeers,
         waitTimeout: waitTimeout != null ? waitTimeout * 1000 : undefined,
         backend,

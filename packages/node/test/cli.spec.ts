@@ -145,6 +145,12 @@ describe('murmur agent', () => {
     const badIce = await runCli(['agent', '--bootstrap', relayAddrs[0] ?? '', '--session', 's', '--ice-servers', 'http://x'])
     expect(badIce.code).toBe(2)
     expect(badIce.stderr[0]).toContain('--ice-servers expects stun:host:port')
+    const badTrim = await runCli(['agent', '--bootstrap', relayAddrs[0] ?? '', '--session', 's', '--dataset', 'mnist', '--create', '--rule', 'trimmed-mean', '--trim', '0.5'])
+    expect(badTrim.code).toBe(2)
+    expect(badTrim.stderr[0]).toContain('--trim must be a fraction in [0, 0.5)')
+    const trimNoCreate = await runCli(['agent', '--bootstrap', relayAddrs[0] ?? '', '--session', 's', '--dataset', 'mnist', '--trim', '0.1'])
+    expect(trimNoCreate.code).toBe(2)
+    expect(trimNoCreate.stderr[0]).toContain('--trim sets the session\'s trim and needs --create')
   })
 })
 

@@ -43,7 +43,13 @@ describe('the averaging rule is read from the shared document every round', () =
       staleAfter: 600_000
     }))
     const rules: AveragingRule[][] = sessions.map(() => [])
-    sessions.forEach((s, i) => { s.addEventListener('merged', evt => { rules[i]?.push(evt.detail.rule) }) })
+    const trims: number[] = []
+    sessions.forEach((s, i) => {
+      s.addEventListener('merged', evt => {
+        rules[i]?.push(evt.detail.rule)
+        if (i === 2) trims.push(evt.detail.trim)
+      })
+    })
     await Promise.all(sessions.map(async s => { await s.join({ signal: AbortSignal.timeout(20_000) }) }))
 
     // a round publishes each head; the next merges the others' (gossip needs a moment to form)
@@ -60,5 +66,14 @@ describe('the averaging rule is read from the shared document every round', () =
     // every peer merged this round, and with the rule the document now holds
     expect(rules.map((r, i) => r.length > (before[i] ?? 0))).toEqual([true, true, true])
     expect(rules.map(r => r.at(-1))).toEqual(['median', 'median', 'trimmed-mean'])
+
+    // the trim is the session's too: set in the document, used by every trimmed-mean merge next round
+    expect(trims.at(-1)).toBe(0.2)
+    setConfig(docs[1] as ReturnType<typeof createSessionDoc>, { ...config, averaging: 'trimmed-mean', trim: 0.34 })
+    expect(await waitFor(() => docs.every(d => getConfig(d)?.trim === 0.34), 10_000)).toBe(true)
+    await round()
+    expect(rules.map(r => r.at(-1))).toEqual(['trimmed-mean', 'trimmed-mean', 'trimmed-mean'])
+    expect(trims.at(-1)).toBe(0.34)
+    expect(() => { setConfig(docs[0] as ReturnType<typeof createSessionDoc>, { ...config, trim: 0.5 }) }).toThrow(/\[0, 0\.5\)/)
   }, 55_000)
 })

@@ -61,6 +61,16 @@ describe('session document', () => {
     expect(listMetrics(doc)).toEqual([])
   })
 
+  it('keeps a trim in [0, 0.5) from another peer and drops one out of range, so every peer falls back alike', () => {
+    const doc = createSessionDoc()
+    const base = { model: {}, averaging: 'trimmed-mean', fanOut: 2, selfWeight: 0.5, encoding: 'fp32' }
+    for (const [trim, kept] of [[0.1, 0.1], [0, 0], [0.5, undefined], [-0.1, undefined], ['0.1', undefined], [Number.NaN, undefined]] as const) {
+      for (const [k, v] of Object.entries({ ...base, trim })) roots(doc).config.set(k, v)
+      expect(getConfig(doc)?.averaging).toBe('trimmed-mean')
+      expect(getConfig(doc)?.trim).toBe(kept)
+    }
+  })
+
   it('replicas that diverged hold the identical document after exchanging state vectors', () => {
     fc.assert(fc.property(
       fc.array(fc.tuple(fc.boolean(), fc.constantFrom('a', 'b', 'c', 'd'), fc.integer({ min: 1, max: 20 })), { maxLength: 40 }),

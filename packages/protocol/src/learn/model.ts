@@ -1,7 +1,7 @@
 import { varianceCorrectedAverage, weightedAverage } from './average.js'
 import { normaliseWeights } from './check.js'
 import { MergeInputError } from './errors.js'
-import { coordinateMedian, trimmedMean } from './robust.js'
+import { DEFAULT_TRIM, coordinateMedian, trimmedMean } from './robust.js'
 import type { MergeOptions, ModelSnapshot, NamedTensor, TensorKind } from './types.js'
 
 const NORM_VARIABLES = new Set(['gamma', 'beta', 'moving_mean', 'moving_variance'])
@@ -52,7 +52,7 @@ function mergeTensor (tensor: NamedTensor, inputs: Float32Array[], options: Merg
     case 'median':
       return coordinateMedian(inputs)
     case 'trimmed-mean':
-      return trimmedMean(inputs, options.trim ?? 0.2)
+      return trimmedMean(inputs, options.trim ?? DEFAULT_TRIM)
     default:
       throw new MergeInputError(`mergeModels: unknown rule "${String((options as { rule: unknown }).rule)}"`)
   }

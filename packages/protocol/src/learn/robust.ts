@@ -122,6 +122,9 @@ export function coordinateMedian (tensors: readonly Float32Array[]): Float32Arra
   return middleMean(tensors, Math.floor((n - 1) / 2), Math.floor(n / 2), length)
 }
 
+/** What `trimmed-mean` cuts from each side when nobody says otherwise: up to a fifth of the models may be Byzantine. */
+export const DEFAULT_TRIM = 0.2
+
 /**
  * The coordinate-wise trimmed mean: per element, drop the floor(trim·n) smallest and the as
  * many largest values across tensors and average the rest. `trim` is the fraction cut from

@@ -5,7 +5,7 @@ import type * as Y from 'yjs'
 import { companionContent, createSessionContent, headEncoding, topKWireFor } from './delta.js'
 import { FetchedBlocks } from './fetched-blocks.js'
 import type { TopKWire } from './delta.js'
-import { mergeModels, validateModel } from '../learn/index.js'
+import { DEFAULT_TRIM, mergeModels, validateModel } from '../learn/index.js'
 import { rebuildSnapshot } from '../content/index.js'
 import { MurmurError } from '../errors.js'
 import type { ModelSnapshot } from '../learn/index.js'
@@ -246,17 +246,19 @@ export class Session extends TypedEventEmitter<SessionEvents> {
       }
     }
     // read every round: a rule switched in the shared document reaches every peer, browsers included
-    const rule = this.init.rule ?? getConfig(this.doc)?.averaging ?? config.averaging
+    const current = getConfig(this.doc)
+    const rule = this.init.rule ?? current?.averaging ?? config.averaging
+    const trim = current?.trim ?? config.trim
     if (valid.length > 0) {
       const others = valid.length
       const weights = [config.selfWeight, ...valid.map(() => (1 - config.selfWeight) / others)]
-      const merged = mergeModels([own, ...valid.map(v => v.snapshot)], { rule, weights })
+      const merged = mergeModels([own, ...valid.map(v => v.snapshot)], { rule, weights, trim: trim ?? DEFAULT_TRIM })
       trainer.setSnapshot(merged)
       for (const v of valid) {
         this.mergedVersion.set(v.peer, this.lastHeadsSeen.get(v.peer) ?? 0)
         this.init.scores?.reward(v.peer)
       }
-      this.safeDispatchEvent('merged', { detail: { round: this.round + 1, peers: valid.map(v => v.peer), rule } })
+      this.safeDispatchEvent('merged', { detail: { round: this.round + 1, peers: valid.map(v => v.peer), rule, trim: trim ?? DEFAULT_TRIM } })
     }
     const mergeMs = Date.now() - t2
 

@@ -37,7 +37,7 @@ export interface RoundMetrics {
 /** Events a session emits. */
 export interface SessionEvents {
   round: CustomEvent<RoundMetrics>
-  merged: CustomEvent<{ round: number, peers: string[], rule: AveragingRule }>
+  merged: CustomEvent<{ round: number, peers: string[], rule: AveragingRule, /** what `trimmed-mean` cut from each side */ trim: number }>
   metrics: CustomEvent<RoundMetrics>
   'peer:join': CustomEvent<{ peerId: string }>
   'peer:leave': CustomEvent<{ peerId: string }>

@@ -17,6 +17,9 @@ export const REMOTE_ORIGIN = Symbol('murmur:remote')
 
 /** Write (or replace) the session config. */
 export function setConfig (doc: Y.Doc, config: SessionConfig): void {
+  if (config.trim != null && !(config.trim >= 0 && config.trim < 0.5)) {
+    throw new MurmurError(`trim is the fraction trimmed-mean cuts from each side and must be in [0, 0.5), got ${String(config.trim)}`, 'ERR_INVALID_CONFIG')
+  }
   const map = roots(doc).config
   doc.transact(() => {
     for (const [k, v] of Object.entries(config)) {

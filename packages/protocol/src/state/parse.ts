@@ -104,6 +104,9 @@ export function parseConfig (v: Obj): SessionConfig | undefined {
   const encoding = parseEncoding(v.encoding)
   if (!('model' in v) || averaging == null || fanOut == null || selfWeight == null || selfWeight >= 1 || encoding == null) return undefined
   const config: SessionConfig = { model: v.model, averaging, fanOut, selfWeight, encoding }
+  // a trim out of range is dropped on every peer alike: each then uses the default
+  const trim = num(v, 'trim')
+  if (trim != null && trim < 0.5) config.trim = trim
   const owner = str(v, 'owner', 512)
   if (owner != null) config.owner = owner
   return config

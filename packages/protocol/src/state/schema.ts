@@ -100,6 +100,12 @@ export interface SessionConfig {
   /** Weight of a peer's own model in its merge (the rest is shared by the received ones). */
   selfWeight: number
   encoding: SessionEncoding
+  /**
+   * Fraction of models `trimmed-mean` cuts from each side per coordinate, in [0, 0.5): the
+   * share of Byzantine neighbours a merge tolerates. Read every round, like the rule.
+   * @default 0.2
+   */
+  trim?: number
   /** Owner public key (base64url) when the session is private. */
   owner?: string
 }
