@@ -4,7 +4,7 @@ import type * as Y from 'yjs'
 import {
   createSessionDoc, setConfig, getConfig, upsertMember, listMembers, setHead, getHead, listHeads, appendMetric,
   listMetrics, encodeState, encodeStateVector, applyRemoteUpdate, sameState, roots, touchMember, markMemberLeft,
-  InvalidStateUpdateError, checkStateVector
+  InvalidStateUpdateError, checkStateVector, METRICS_PER_PEER
 } from '../src/state/index.js'
 import type { Member, ModelHead } from '../src/state/index.js'
 
@@ -59,6 +59,28 @@ describe('session document', () => {
     expect(listMembers(doc).map(m => m.peerId)).toEqual(['ok'])
     expect(listHeads(doc)).toEqual([])
     expect(listMetrics(doc)).toEqual([])
+  })
+
+  it('keeps each peer\'s latest metrics only, and replicas that trimmed apart still converge', () => {
+    const a = createSessionDoc()
+    const b = createSessionDoc()
+    const metric = (peerId: string, round: number) => ({ peerId, round, loss: 1, accuracy: 0.5, bytesSent: 0, bytesReceived: 0, timestamp: round })
+    for (let round = 1; round <= 10; round++) {
+      appendMetric(a, metric('pa', round), { keep: 3 })
+      appendMetric(b, metric('pb', round), { keep: 4 })
+      // exchange every other round, so each replica trims entries the other has and has not seen
+      if (round % 2 === 0) {
+        applyRemoteUpdate(a, encodeState(b, encodeStateVector(a)))
+        applyRemoteUpdate(b, encodeState(a, encodeStateVector(b)))
+      }
+    }
+    expect(sameState(a, b)).toBe(true)
+    expect(listMetrics(a, 'pa').map(m => m.round)).toEqual([8, 9, 10])
+    expect(listMetrics(a, 'pb').map(m => m.round)).toEqual([7, 8, 9, 10])
+    const c = createSessionDoc()
+    for (let round = 1; round <= METRICS_PER_PEER + 5; round++) appendMetric(c, metric('pc', round))
+    expect(listMetrics(c)).toHaveLength(METRICS_PER_PEER)
+    expect(listMetrics(c)[0]?.round).toBe(6)
   })
 
   it('keeps a trim in [0, 0.5) from another peer and drops one out of range, so every peer falls back alike', () => {

@@ -12,6 +12,9 @@ export class InvalidStateUpdateError extends MurmurError {
   }
 }
 
+/** Metrics entries each peer keeps of its own in the session document (its latest rounds). */
+export const METRICS_PER_PEER = 200
+
 /** Origin tag for updates that arrived from the network, so observers can tell them apart. */
 export const REMOTE_ORIGIN = Symbol('murmur:remote')
 
@@ -92,9 +95,18 @@ export function listHeads (doc: Y.Doc): ModelHead[] {
   return out.sort((a, b) => b.version - a.version || (a.peerId < b.peerId ? -1 : 1))
 }
 
-/** Append to the metrics log. */
-export function appendMetric (doc: Y.Doc, entry: MetricEntry): void {
-  roots(doc).metrics.push([{ ...entry }])
+/** Append to the metrics log, dropping this peer's oldest entries beyond `keep` (default `METRICS_PER_PEER`). */
+export function appendMetric (doc: Y.Doc, entry: MetricEntry, options: { keep?: number } = {}): void {
+  const keep = options.keep ?? METRICS_PER_PEER
+  const metrics = roots(doc).metrics
+  doc.transact(() => {
+    metrics.push([{ ...entry }])
+    // every replica holds every peer's log: without a bound a long session's document grows
+    // by peers × rounds. A peer trims only its own entries, so trims never conflict.
+    const mine: number[] = []
+    metrics.forEach((v, index) => { if ((v as { peerId?: unknown } | null)?.peerId === entry.peerId) mine.push(index) })
+    for (let k = mine.length - keep - 1; k >= 0; k--) metrics.delete(mine[k] as number, 1)
+  })
 }
 
 /** The metrics log (well-formed entries), optionally only one peer's, in insertion order. */
