@@ -4,7 +4,9 @@
  * as `Session.step` does. Ten replicas are built and the retained heap (after a forced GC)
  * is divided among them.
  *
- *   node dist/doc-growth.bench.js [rounds, default 50] [agents, default 30] [nometrics]
+ *   node dist/doc-growth.bench.js [rounds, default 50] [agents, default 30] [nometrics | uncapped]
+ *
+ * `uncapped` keeps every metrics entry (as before each peer kept only its latest 200).
  */
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -16,6 +18,7 @@ const gc = runInNewContext('gc') as () => void
 const rounds = Number(process.argv[2] ?? 50)
 const agents = Number(process.argv[3] ?? 30)
 const metrics = process.argv[4] !== 'nometrics'
+const keep = process.argv[4] === 'uncapped' ? Number.POSITIVE_INFINITY : undefined
 const REPLICAS = 10
 
 gc()
@@ -29,11 +32,11 @@ for (let d = 0; d < REPLICAS; d++) {
       const now = Date.now()
       setHead(doc, { peerId: `peer-${a}`, manifest: 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy', version: r, samples: 100, encoding: 'fp32', timestamp: now })
       touchMember(doc, `peer-${a}`, now)
-      if (metrics) appendMetric(doc, { peerId: `peer-${a}`, round: r, loss: 0.5, accuracy: 0.9, bytesSent: 1e6, bytesReceived: 1e6, timestamp: now })
+      if (metrics) appendMetric(doc, { peerId: `peer-${a}`, round: r, loss: 0.5, accuracy: 0.9, bytesSent: 1e6, bytesReceived: 1e6, timestamp: now }, { keep })
     }
   }
   docs.push(doc)
 }
 gc()
 const perReplica = (process.memoryUsage().heapUsed - before) / REPLICAS
-console.log(`${agents} agents x ${rounds} rounds${metrics ? '' : ' (no metrics log)'}: ${(perReplica / 2 ** 20).toFixed(2)} MiB of heap per replica, ${(encodeState(docs[0] as Y.Doc).length / 1024).toFixed(0)} KiB encoded`)
+console.log(`${agents} agents x ${rounds} rounds${metrics ? (keep != null ? ' (metrics uncapped)' : '') : ' (no metrics log)'}: ${(perReplica / 2 ** 20).toFixed(2)} MiB of heap per replica, ${(encodeState(docs[0] as Y.Doc).length / 1024).toFixed(0)} KiB encoded`)
