@@ -4,7 +4,7 @@
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { discoverSessionPeers as discoverMembers } from '@murmur/protocol'
+import { discoverSessionPeers as discoverMembers, naming } from '@murmur/protocol'
 import type { DialMember, SessionDiscovery, SessionDiscoveryInit, SessionDiscoveryNode } from '@murmur/protocol'
 
 export { sessionRendezvous, isRelayedConnection } from '@murmur/protocol'
@@ -19,7 +19,7 @@ export interface SessionDiscoveryOptions extends Omit<SessionDiscoveryInit, 'dia
 /** WebRTC addresses of `peer`: the circuit addresses its record carries, else one through each relay. */
 function webrtcAddrs (peer: string, known: Multiaddr[], relays: string[]): Multiaddr[] {
   const fromRecord = known.filter(ma => ma.toString().includes('/p2p-circuit/webrtc'))
-  if (fromRecord.length > 0) return fromRecord.map(ma => ma.toString().endsWith(`/p2p/${peer}`) ? ma : ma.encapsulate(`/p2p/${peer}`))
+  if (fromRecord.length > 0) return naming(peer, fromRecord)
   return relays.map(r => multiaddr(`${r}/p2p-circuit/webrtc/p2p/${peer}`))
 }
 

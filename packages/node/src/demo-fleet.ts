@@ -4,7 +4,7 @@
  * cut into islands and heal, as the simulator does with a deny rule and closed connections.
  */
 import type { Connection } from '@libp2p/interface'
-import { Session, Trainer, createSessionDoc, discoverSessionPeers, getConfig, setConfig, subset } from '@murmur/protocol'
+import { Session, Trainer, createSessionDoc, discoverSessionPeers, getConfig, naming, setConfig, subset } from '@murmur/protocol'
 import type { AveragingRule, Dataset, DialMember, ModelConfig, RoundMetrics, SessionConfig, SessionDiscovery } from '@murmur/protocol'
 import { summarizeConnection } from './connection-info.js'
 import type { TransportName } from './connection-info.js'
@@ -183,7 +183,7 @@ export class DemoFleet {
       const id = peer.toString()
       if (this.denied(me, id)) throw new Error('on another island')
       const webrtc = addrs.filter(a => a.toString().includes('/p2p-circuit/webrtc'))
-      const targets = (webrtc.length > 0 ? webrtc : addrs).map(a => a.toString().endsWith(`/p2p/${id}`) ? a : a.encapsulate(`/p2p/${id}`))
+      const targets = naming(id, webrtc.length > 0 ? webrtc : addrs)
       await node.dial(targets.length > 0 ? targets : peer, options)
     }
   }

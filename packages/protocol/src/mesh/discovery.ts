@@ -213,11 +213,15 @@ async function sleep (ms: number, signal: AbortSignal): Promise<void> {
   })
 }
 
-/** Dial the record's addresses (each naming the peer), or the peer id when there are none. */
+/** `addrs` of `peer`, each ending in `/p2p/<peer>` (records may carry them without it), so a dial can check who answers. */
+export function naming (peer: string, addrs: Multiaddr[]): Multiaddr[] {
+  return addrs.map(ma => ma.toString().endsWith(`/p2p/${peer}`) ? ma : ma.encapsulate(`/p2p/${peer}`))
+}
+
+/** Dial the record's addresses, or the peer id when there are none. */
 function plainDial (node: SessionDiscoveryNode): DialMember {
   return async (peer, addrs, options) => {
-    const id = peer.toString()
-    const targets = addrs.map(ma => ma.getComponents().some(c => c.name === 'p2p') ? ma : ma.encapsulate(`/p2p/${id}`))
+    const targets = naming(peer.toString(), addrs)
     return await node.dial(targets.length > 0 ? targets : peer, options)
   }
 }

@@ -322,6 +322,10 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
           throw err
         }
         const response = await this.shaped(peer, await this.answer(peer, cid), idle)
+        if (response.status === ShardResponse.Status.OK) {
+          this.stats.served++
+          this.stats.bytesServed += response.data.length
+        }
         await io.write(encodeShardResponse(response), { signal: AbortSignal.timeout(idle) })
       }
       await stream.close().catch(() => {})
@@ -342,8 +346,6 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
       return { status: ShardResponse.Status.BUSY, data: new Uint8Array(), message: 'upload queue full' }
     }
     await this.uploads.take(peer, response.data.length, AbortSignal.timeout(idle))
-    this.stats.served++
-    this.stats.bytesServed += response.data.length
     return response
   }
 
@@ -358,10 +360,6 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
     }
     try {
       const data = await this.store.get(cid)
-      if (this.uploads == null) {
-        this.stats.served++
-        this.stats.bytesServed += data.length
-      }
       return { status: ShardResponse.Status.OK, data: data as Uint8Array<ArrayBuffer>, message: '' }
     } catch (err) {
       if (err instanceof ShardNotFoundError) {

@@ -1,9 +1,12 @@
 import { CID } from 'multiformats/cid'
 import type { ShardStore } from '../content/index.js'
-import type { FetchOptions } from '../mesh/index.js'
+import type { FetchOptions, ShardExchange } from '../mesh/index.js'
 import { decodeManifest } from '../wire/index.js'
 import type { ModelManifest } from '../wire/index.js'
 import type { DeltaShards } from './delta.js'
+
+/** The parts of the shard exchange a session's fetches use. */
+export type FetchingShards = DeltaShards & Pick<ShardExchange, 'fetchModel'>
 
 /**
  * The shard exchange as a session's fetches see it, noting every block a fetch may have
@@ -14,32 +17,23 @@ import type { DeltaShards } from './delta.js'
  */
 export class FetchedBlocks implements DeltaShards {
   readonly store: ShardStore
-  private readonly shards: DeltaShards
+  private readonly shards: FetchingShards
   private noted = new Map<string, CID>()
   /** Released last time: deleted again, in case an aborted fetch stored one after its release. */
   private released = new Map<string, CID>()
 
-  constructor (shards: DeltaShards) {
+  constructor (shards: FetchingShards) {
     this.shards = shards
     this.store = shards.store
   }
 
   async fetchManifest (cid: CID, options?: FetchOptions): ReturnType<DeltaShards['fetchManifest']> {
-    let manifest: ModelManifest | undefined
-    try {
-      const fetched = await this.shards.fetchManifest(cid, options)
-      manifest = fetched.manifest
-      return fetched
-    } finally {
-      this.note([cid])
-      // a failed fetch may have stored the manifest and some of its shards
-      manifest ??= await this.store.get(cid).then(decodeManifest).catch(() => undefined)
-      for (const bytes of manifest?.shards ?? []) {
-        try {
-          this.note([CID.decode(bytes)])
-        } catch { /* not a CID: nothing was fetched for it */ }
-      }
-    }
+    return await this.noting(cid, async () => await this.shards.fetchManifest(cid, options))
+  }
+
+  /** The shard exchange's `fetchModel`, its blocks noted like `fetchManifest`'s. */
+  async fetchModel (cid: CID, options?: FetchOptions): ReturnType<ShardExchange['fetchModel']> {
+    return await this.noting(cid, async () => await this.shards.fetchModel(cid, options))
   }
 
   async fetchBlocks (cids: CID[], options?: FetchOptions): ReturnType<DeltaShards['fetchBlocks']> {
@@ -55,6 +49,28 @@ export class FetchedBlocks implements DeltaShards {
     this.released = noted
     for (const [key, cid] of [...again, ...noted]) {
       if (!keep.has(key)) await this.store.delete(cid).catch(() => {})
+    }
+  }
+
+  /** Run a fetch of the model `cid`, then note its manifest and shards, which a failed fetch may have stored some of. */
+  private async noting<T extends { manifest: ModelManifest }> (cid: CID, fetch: () => Promise<T>): Promise<T> {
+    let manifest: ModelManifest | undefined
+    try {
+      const fetched = await fetch()
+      manifest = fetched.manifest
+      return fetched
+    } finally {
+      await this.noteModel(cid, manifest)
+    }
+  }
+
+  private async noteModel (cid: CID, manifest?: ModelManifest): Promise<void> {
+    this.note([cid])
+    manifest ??= await this.store.get(cid).then(decodeManifest).catch(() => undefined)
+    for (const bytes of manifest?.shards ?? []) {
+      try {
+        this.note([CID.decode(bytes)])
+      } catch { /* not a CID: nothing was fetched for it */ }
     }
   }
 

@@ -6,7 +6,6 @@ import { companionContent, createSessionContent, headEncoding, topKWireFor } fro
 import { FetchedBlocks } from './fetched-blocks.js'
 import type { TopKWire } from './delta.js'
 import { DEFAULT_TRIM, mergeModels, validateModel } from '../learn/index.js'
-import { rebuildSnapshot } from '../content/index.js'
 import { MurmurError } from '../errors.js'
 import type { ModelSnapshot } from '../learn/index.js'
 import type { Dataset } from '../train/index.js'
@@ -386,9 +385,9 @@ export class Session extends TypedEventEmitter<SessionEvents> {
       const options = { providers: [peerIdFromString(c.peer)], signal, stallTimeout: this.init.fetchTimeout ?? 30_000, announce: this.init.announce === true }
       // top-k: the receiver counts each block it fetches (onBytes), those of failed chains too
       if (this.topk != null) return { peer: c.peer, snapshot: (await this.topk.receiver.fetch(c.peer, c.manifest, options)).snapshot }
-      const { manifest, result } = await this.fetched.fetchManifest(c.manifest, options)
+      const { snapshot, result } = await this.fetched.fetchModel(c.manifest, options)
       this.bytesReceived += result.bytes
-      return { peer: c.peer, snapshot: await rebuildSnapshot(manifest, async cid => this.fetched.store.get(cid)) }
+      return { peer: c.peer, snapshot }
     }))
     for (const c of chosen) this.fetching.delete(c.peer)
     // the snapshots are in memory now (and a top-k receiver keeps its reconstructions)
