@@ -4,7 +4,7 @@ import * as Y from 'yjs'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import {
-  PROTOCOL_SHARD, PROTOCOL_STATE, MAX_SIZES, ShardResponse, StateSyncMessage, encodeShardRequest, encodeShardResponse,
+  PROTOCOL_SHARD, PROTOCOL_STATE, MAX_SIZES, ShardRequest, ShardResponse, StateSyncMessage, encodeShardRequest, encodeShardResponse,
   decodeShardResponse, decodeStateSyncMessage, encodeStateSyncMessage, encodeHeadAnnouncement, Encoding
 } from '../src/wire/index.js'
 import { createModelContent, verifyShard } from '../src/content/index.js'
@@ -100,11 +100,12 @@ function shardOutcome (x: Exchange): string {
 }
 
 /** One hostile input for `/murmur/shard/1.0.0`: the bytes, and what a correct server must answer. */
-interface ShardInput { kind: string, chunks: Uint8Array[], expect?: 'ok' | 'not-found', asks?: CID[] }
+interface ShardInput { kind: string, chunks: Uint8Array[], expect?: 'ok' | 'not-found' | 'have-all', asks?: CID[] }
 
 function shardInputs (): fc.Arbitrary<ShardInput> {
   const present = fc.constantFrom(content.manifestCid, ...content.shards.map(s => s.cid))
   const request = (cid: CID): Uint8Array => frame(encodeShardRequest({ cid: cid.bytes }))
+  const have = (cid: CID): Uint8Array => frame(encodeShardRequest({ cid: cid.bytes, kind: ShardRequest.Kind.HAVE }))
   return fc.oneof(
     fc.uint8Array({ maxLength: 300 }).map(b => ({ kind: 'random bytes', chunks: [b] })),
     fc.integer({ min: MAX_SIZES.shardRequest + 1, max: 2 ** 31 }).chain(n => fc.uint8Array({ maxLength: 64 }).map(b => ({ kind: 'length over MAX_SIZES', chunks: [concat(varint(n), b)] }))),
@@ -121,7 +122,12 @@ function shardInputs (): fc.Arbitrary<ShardInput> {
       return { kind: 'garbage CID', chunks: [frame(encodeShardRequestUnchecked(cid))] }
     }),
     fc.array(present, { minLength: 1, maxLength: 4 }).map(cids => ({ kind: 'valid request (replayed)', chunks: [concat(...cids.map(request))], expect: 'ok' as const, asks: cids })),
-    fc.tuple(present, fc.integer()).map(([cid, s]) => ({ kind: 'mutated request', chunks: [mutate(request(cid), seeded(s)).bytes] }))
+    fc.tuple(present, fc.integer()).map(([cid, s]) => ({ kind: 'mutated request', chunks: [mutate(request(cid), seeded(s)).bytes] })),
+    // HAVE: which shards of a manifest the node holds
+    fc.constant<ShardInput>({ kind: 'HAVE, held manifest', chunks: [have(content.manifestCid)], expect: 'have-all', asks: [content.manifestCid] }),
+    fc.constantFrom(...content.shards.map(s => s.cid)).map(cid => ({ kind: 'HAVE, a shard (not a manifest)', chunks: [have(cid)], expect: 'not-found' as const, asks: [cid] })),
+    fc.uint8Array({ minLength: 32, maxLength: 32 }).map(d => { const cid = rawCid(d); return { kind: 'HAVE, absent manifest', chunks: [have(cid)], expect: 'not-found' as const, asks: [cid] } }),
+    fc.integer({ min: 2, max: 2 ** 31 }).map(k => ({ kind: 'unknown request kind', chunks: [frame(concat(encodeShardRequestUnchecked(content.manifestCid), Uint8Array.of(0x10), varint(k)))] }))
   )
 }
 
@@ -188,6 +194,13 @@ describe('hostile bytes on the stream protocols of a running node', () => {
       for (const [i, a] of answers.entries()) {
         if (input.expect === 'not-found') expect(a.status).toBe(ShardResponse.Status.NOT_FOUND)
         if (input.expect === 'ok') expect(a.status).toBe(ShardResponse.Status.OK)
+        if (input.expect === 'have-all') {
+          expect(a.status).toBe(ShardResponse.Status.OK)
+          expect(a.data).toHaveLength(0)
+          const n = content.shards.length
+          expect([...a.have]).toEqual(Array.from({ length: Math.ceil(n / 8) }, (_, i) => i < Math.floor(n / 8) ? 0xff : (1 << (n % 8)) - 1))
+          continue
+        }
         // whatever was asked, an OK answer carries exactly the block it names
         if (a.status === ShardResponse.Status.OK && input.asks != null) await verifyShard(input.asks[i] as CID, a.data)
       }

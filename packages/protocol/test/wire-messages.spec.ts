@@ -50,13 +50,16 @@ const manifest: fc.Arbitrary<ModelManifest> = fc.record({
   return m
 })
 
-const shardRequest: fc.Arbitrary<ShardRequest> = fc.record({ cid: blockCid })
+const shardRequest: fc.Arbitrary<ShardRequest> = fc.record({ cid: blockCid, kind: fc.constantFrom(ShardRequest.Kind.BLOCK, ShardRequest.Kind.HAVE) })
+const noBytes = fc.constant(new Uint8Array())
 const shardResponse: fc.Arbitrary<ShardResponse> = fc.oneof(
-  fc.record({ status: fc.constant(ShardResponse.Status.OK), data: fc.uint8Array({ maxLength: 2000 }), message: fc.constant('') }),
+  fc.record({ status: fc.constant(ShardResponse.Status.OK), data: fc.uint8Array({ maxLength: 2000 }), message: fc.constant(''), have: noBytes }),
+  fc.record({ status: fc.constant(ShardResponse.Status.OK), data: noBytes, message: fc.constant(''), have: fc.uint8Array({ minLength: 1, maxLength: 8192 }) }),
   fc.record({
     status: fc.constantFrom(ShardResponse.Status.NOT_FOUND, ShardResponse.Status.BUSY, ShardResponse.Status.ERROR, ShardResponse.Status.FORBIDDEN),
-    data: fc.constant(new Uint8Array()),
-    message: fc.string({ maxLength: 100 })
+    data: noBytes,
+    message: fc.string({ maxLength: 100 }),
+    have: noBytes
   })
 )
 const head: fc.Arbitrary<HeadAnnouncement> = fc.record({
@@ -234,6 +237,11 @@ describe('wire semantic checks', () => {
     expect(parseBlockCid(cid.bytes).equals(cid)).toBe(true)
     expect(() => encodeShardResponse({ status: ShardResponse.Status.NOT_FOUND, data: new Uint8Array(1), message: '' })).toThrow(WireFormatError)
     expect(() => encodeShardResponse({ status: ShardResponse.Status.OK, data: new Uint8Array(MAX_SIZES.shardResponse), message: '' })).toThrow(WireFormatError)
+    // a HAVE bitfield comes alone, with status OK, and covers at most MAX_SHARDS shards
+    expect(() => encodeShardResponse({ status: ShardResponse.Status.OK, data: new Uint8Array(1), message: '', have: new Uint8Array(1) })).toThrow(WireFormatError)
+    expect(() => encodeShardResponse({ status: ShardResponse.Status.BUSY, data: new Uint8Array(), message: '', have: new Uint8Array(1) })).toThrow(WireFormatError)
+    expect(() => encodeShardResponse({ status: ShardResponse.Status.OK, data: new Uint8Array(), message: '', have: new Uint8Array(8193) })).toThrow(WireFormatError)
+    expect(() => decodeShardResponse(ShardResponse.encode({ status: ShardResponse.Status.OK, data: new Uint8Array(), message: '', have: new Uint8Array(8193) }))).toThrow(WireFormatError)
     const h: HeadAnnouncement = { session: 's', peer: 'p', manifest: cid.bytes, version: 1, samples: 1, encoding: Encoding.FP16, timestamp: 1, loss: 0.5, accuracy: 0.9 }
     expect(decodeHeadAnnouncement(encodeHeadAnnouncement(h))).toEqual(h)
     expect(() => decodeHeadAnnouncement(HeadAnnouncement.encode({ ...h, session: 'a/b' }))).toThrow(WireFormatError)

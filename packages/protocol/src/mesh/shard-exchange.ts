@@ -3,17 +3,26 @@ import type { PeerId, Stream, Connection, Startable, Logger, ComponentLogger, Co
 import type { Registrar, ConnectionManager } from '@libp2p/interface-internal'
 import { CID } from 'multiformats/cid'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { PROTOCOL_SHARD, ShardResponse, decodeShardRequest, encodeShardResponse, decodeManifest, MAX_SIZES } from '../wire/index.js'
+import { PROTOCOL_SHARD, ShardRequest, ShardResponse, decodeShardRequest, encodeShardResponse, decodeManifest, MAX_SIZES } from '../wire/index.js'
 import type { ModelManifest } from '../wire/index.js'
 import { ShardNotFoundError, rebuildSnapshot } from '../content/index.js'
 import type { ShardStore, ModelContent } from '../content/index.js'
 import type { ModelSnapshot } from '../learn/index.js'
 import { framed } from './framing.js'
+import { deadline, raceAbort } from './deadline.js'
 import { PeerRateLimiter } from './rate-limit.js'
 import { UploadQueue } from './upload-queue.js'
 import { ProviderStats } from './provider-stats.js'
 import { fetchBlocks } from './shard-fetch.js'
-import type { FetchOptions, FetchProgress, FetchResult } from './shard-fetch.js'
+import type { FetchOptions, FetchProgress, FetchResult, ManifestRef } from './shard-fetch.js'
+
+/** A response before encoding: `have` only in answers to HAVE. */
+type Reply = Omit<ShardResponse, 'have'> & Partial<Pick<ShardResponse, 'have'>>
+
+/** A HAVE answer is reused this long: fetchers ask every second, and a disk store's has() is not free. */
+const HAVE_CACHE_MS = 250
+/** Manifests whose HAVE answer is cached. */
+const HAVE_CACHE_ENTRIES = 16
 
 /** Options of the `shardExchange` service. */
 export interface ShardExchangeInit {
@@ -83,6 +92,8 @@ export interface ShardExchangeStats {
   forbidden: number
   /** Providers not asked because they are not members of our private session. */
   nonMemberProviders: number
+  /** HAVE questions answered (which shards of a manifest we hold). */
+  haveQueries: number
 }
 
 /** Decides which peers may fetch our blocks and serve us theirs (private sessions). */
@@ -128,7 +139,7 @@ export interface ShardExchange extends TypedEventTarget<ShardExchangeEvents> {
 class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implements ShardExchange, Startable {
   readonly [Symbol.toStringTag] = '@murmur/shard-exchange'
   readonly providers = new ProviderStats()
-  readonly stats: ShardExchangeStats = { served: 0, bytesServed: 0, notFound: 0, busy: 0, badRequests: 0, fetched: 0, bytesFetched: 0, announced: 0, announceFailures: 0, forbidden: 0, nonMemberProviders: 0 }
+  readonly stats: ShardExchangeStats = { served: 0, bytesServed: 0, notFound: 0, busy: 0, badRequests: 0, fetched: 0, bytesFetched: 0, announced: 0, announceFailures: 0, forbidden: 0, nonMemberProviders: 0, haveQueries: 0 }
   readonly store: ShardStore
   private readonly components: ShardExchangeComponents
   private readonly init: ShardExchangeInit
@@ -141,6 +152,8 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
   private readonly uploads?: UploadQueue
   private access?: ShardAccessCheck
   private started = false
+  /** manifest → our latest HAVE bitfield for it */
+  private readonly haves = new Map<string, { at: number, bits: Uint8Array<ArrayBuffer> }>()
 
   constructor (components: ShardExchangeComponents, init: ShardExchangeInit) {
     super()
@@ -190,14 +203,14 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
     for (const peer of Object.keys(first.servedBy)) {
       if (!hints.some(h => h.toString() === peer)) hints.push(peerIdFromString(peer))
     }
-    const rest = await this.fetchBlocks(shards, {
+    const rest = await this.fetchWith(shards, {
       ...options,
       providers: hints,
       onProgress: (p) => {
         options.onProgress?.(p)
         this.safeDispatchEvent('fetch:progress', { detail: { ...p, manifest: key } })
       }
-    })
+    }, { cid: manifestCid, shards })
     const result: FetchResult = {
       shards: first.shards + rest.shards,
       bytes: first.bytes + rest.bytes,
@@ -227,11 +240,20 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
   }
 
   async fetchBlocks (cids: CID[], options: FetchOptions = {}): Promise<FetchResult> {
+    return this.fetchWith(cids, options)
+  }
+
+  /** Fetch `cids`; with `manifest`, the manifest they belong to, whose holders are asked what they have. */
+  private async fetchWith (cids: CID[], options: FetchOptions, manifest?: ManifestRef): Promise<FetchResult> {
     if (this.access != null && options.providers != null) {
       const hinted: PeerId[] = []
       for (const p of options.providers) if (await this.allowed(p)) hinted.push(p)
       options = { ...options, providers: hinted }
     }
+    // blocks of a manifest are announced once the fetch ends: meanwhile the manifest's own
+    // record (announced as soon as it was stored) and HAVE answers tell other fetchers what
+    // we hold, and a DHT walk per block would compete with the download for every peer's CPU
+    const later: CID[] = []
     const result = await fetchBlocks({
       store: this.store,
       stats: this.providers,
@@ -239,27 +261,36 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
       self: this.components.peerId,
       openStream: async (peer, signal) => this.components.connectionManager.openStream(peer, PROTOCOL_SHARD, { signal }),
       findProviders: (cid, signal) => this.findProviders(cid, signal),
-      stored: (cid) => { if (options.announce !== false) this.announce(cid) },
+      stored: (cid) => {
+        if (options.announce === false) return
+        if (manifest != null) later.push(cid)
+        else this.announce(cid)
+      },
       onPeerGone: (listener) => {
         const events = this.components.events
         const onDisconnect = (evt: CustomEvent<PeerId>): void => { listener(evt.detail) }
         events?.addEventListener('peer:disconnect', onDisconnect)
         return () => { events?.removeEventListener('peer:disconnect', onDisconnect) }
       }
-    }, cids, options)
+    }, cids, options, manifest).finally(() => { for (const cid of later) this.announce(cid) })
     this.stats.fetched += result.shards
     this.stats.bytesFetched += result.bytes
     return result
   }
 
   private async * findProviders (cid: CID, signal: AbortSignal): AsyncIterable<PeerId> {
-    const lookup = AbortSignal.any([signal, AbortSignal.timeout(15_000)])
+    const { signal: lookup, clear } = deadline(signal, 15_000)
+    const found = this.components.contentRouting.findProviders(cid, { signal: lookup })[Symbol.asyncIterator]()
     try {
-      for await (const info of this.components.contentRouting.findProviders(cid, { signal: lookup })) {
-        if (await this.allowed(info.id)) yield info.id
+      // a lookup that ignores its signal must not hold the fetch's discovery forever
+      for (let next = await raceAbort(found.next(), lookup); next.done !== true; next = await raceAbort(found.next(), lookup)) {
+        if (await this.allowed(next.value.id)) yield next.value.id
       }
     } catch (err) {
       if (!signal.aborted && !lookup.aborted) throw err
+    } finally {
+      clear()
+      void found.return?.().catch(() => {})
     }
   }
 
@@ -315,14 +346,19 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
           throw err
         }
         let cid: CID
+        let kind: ShardRequest.Kind
         try {
-          cid = CID.decode(decodeShardRequest(raw).cid)
+          const request = decodeShardRequest(raw)
+          cid = CID.decode(request.cid)
+          kind = request.kind
         } catch (err) {
           this.stats.badRequests++
           throw err
         }
-        const response = await this.shaped(peer, await this.answer(peer, cid), idle)
-        if (response.status === ShardResponse.Status.OK) {
+        const response = kind === ShardRequest.Kind.HAVE
+          ? await this.answerHave(peer, cid)
+          : await this.shaped(peer, await this.answer(peer, cid), idle)
+        if (response.status === ShardResponse.Status.OK && kind === ShardRequest.Kind.BLOCK) {
           this.stats.served++
           this.stats.bytesServed += response.data.length
         }
@@ -339,7 +375,7 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
    * With a capped uplink, wait for this peer's turn on it, or answer BUSY at once when the
    * queue is full and the peer already has a response waiting (it asks another provider).
    */
-  private async shaped (peer: string, response: ShardResponse, idle: number): Promise<ShardResponse> {
+  private async shaped (peer: string, response: Reply, idle: number): Promise<Reply> {
     if (this.uploads == null || response.status !== ShardResponse.Status.OK) return response
     if (!this.uploads.admit(peer, response.data.length)) {
       this.stats.busy++
@@ -349,7 +385,35 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
     return response
   }
 
-  private async answer (peer: string, cid: CID): Promise<ShardResponse> {
+  /** Which of a manifest's shards we hold, as a bitfield; NOT_FOUND when we lack the manifest. */
+  private async answerHave (peer: string, manifestCid: CID): Promise<Reply> {
+    const refused = await this.refuse(peer)
+    if (refused != null) return refused
+    this.stats.haveQueries++
+    const key = manifestCid.toString()
+    const cached = this.haves.get(key)
+    if (cached != null && Date.now() - cached.at < HAVE_CACHE_MS) return { status: ShardResponse.Status.OK, data: new Uint8Array(), message: '', have: cached.bits }
+    let shards: Uint8Array[]
+    try {
+      if (!(await this.store.has(manifestCid))) return { status: ShardResponse.Status.NOT_FOUND, data: new Uint8Array(), message: '' }
+      shards = decodeManifest(await this.store.get(manifestCid)).shards
+    } catch (err) {
+      // a block that is not a manifest, or one that vanished or rotted since has()
+      return { status: ShardResponse.Status.NOT_FOUND, data: new Uint8Array(), message: (err as Error).message.slice(0, 200) }
+    }
+    const bits = new Uint8Array(Math.ceil(shards.length / 8))
+    for (const [i, bytes] of shards.entries()) {
+      if (await this.store.has(CID.decode(bytes))) bits[i >> 3] = (bits[i >> 3] ?? 0) | (1 << (i & 7))
+    }
+    // a peer asks about the manifest it is fetching, and several peers ask at once
+    this.haves.delete(key)
+    this.haves.set(key, { at: Date.now(), bits })
+    if (this.haves.size > HAVE_CACHE_ENTRIES) this.haves.delete(this.haves.keys().next().value as string)
+    return { status: ShardResponse.Status.OK, data: new Uint8Array(), message: '', have: bits }
+  }
+
+  /** FORBIDDEN for a non-member of our private session, BUSY over the request rate; else undefined. */
+  private async refuse (peer: string): Promise<Reply | undefined> {
     if (this.access != null && !(await this.access(peer))) {
       this.stats.forbidden++
       return { status: ShardResponse.Status.FORBIDDEN, data: new Uint8Array(), message: 'not a member of this private session' }
@@ -358,7 +422,19 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
       this.stats.busy++
       return { status: ShardResponse.Status.BUSY, data: new Uint8Array(), message: 'rate limit exceeded' }
     }
+    return undefined
+  }
+
+  private async answer (peer: string, cid: CID): Promise<Reply> {
+    const refused = await this.refuse(peer)
+    if (refused != null) return refused
     try {
+      // most misses are peers probing for blocks we do not hold yet: answer them without
+      // building an error (and its stack trace) each time
+      if (!(await this.store.has(cid))) {
+        this.stats.notFound++
+        return { status: ShardResponse.Status.NOT_FOUND, data: new Uint8Array(), message: '' }
+      }
       const data = await this.store.get(cid)
       return { status: ShardResponse.Status.OK, data: data as Uint8Array<ArrayBuffer>, message: '' }
     } catch (err) {

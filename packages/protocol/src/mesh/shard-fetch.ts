@@ -1,12 +1,13 @@
 import type { PeerId, Stream, Logger } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
-import { ShardResponse, encodeShardRequest, decodeShardResponse, MAX_SIZES } from '../wire/index.js'
+import { ShardRequest, ShardResponse, encodeShardRequest, decodeShardResponse, MAX_SIZES } from '../wire/index.js'
 import { InvalidShardError, verifyShard } from '../content/index.js'
 import type { ShardStore } from '../content/index.js'
 import { FetchFailedError } from './errors.js'
 import { framed } from './framing.js'
 import type { Framed } from './framing.js'
 import type { ProviderStats } from './provider-stats.js'
+import { deadline } from './deadline.js'
 
 /** Progress of one fetch, reported after every verified shard. */
 export interface FetchProgress {
@@ -46,8 +47,22 @@ export interface FetchOptions {
   maxProviders?: number
   /** Give up when no progress was made for this long. @default 60000 */
   stallTimeout?: number
-  /** Announce each fetched block in the DHT, so later fetchers find this peer. @default true */
+  /**
+   * Announce each fetched block in the DHT, so later fetchers find this peer. A model's
+   * manifest is announced as soon as it is stored and its shards once the fetch ends (peers
+   * fetching it meanwhile find us through the manifest and ask what we hold). @default true
+   */
   announce?: boolean
+}
+
+/**
+ * The manifest the wanted blocks belong to, in its order: providers are asked which of its
+ * shards they hold (HAVE) every second, so the fetch learns at once which peer already has
+ * what, instead of asking blindly and collecting NOT_FOUNDs.
+ */
+export interface ManifestRef {
+  cid: CID
+  shards: CID[]
 }
 
 /** Outcome of a fetch: which peers served how much. */
@@ -81,6 +96,14 @@ interface Provider {
   quietUntil: number
   /** block key → time it answered NOT_FOUND */
   missing: Map<string, number>
+  /**
+   * The manifest's shards it held at its latest HAVE answer; undefined while the first
+   * question is out (it gets no request before the answer) or when it cannot answer one.
+   */
+  have?: Set<string>
+  asking: boolean
+  /** the stream HAVE questions go over, apart from the block requests queued at its uplink */
+  control?: Framed
 }
 
 const NOT_FOUND_RETRY_MS = 1500
@@ -93,6 +116,10 @@ const REDISCOVER_MS = 1000
 const REDISCOVER_SAMPLE = 8
 /** Requests queued at a provider are commitments made on stale knowledge: keep each provider's queue about this short. */
 const TARGET_QUEUE_MS = 1000
+/** With HAVE answers, sample the DHT this rarely unless no provider holds anything we lack. */
+const REDISCOVER_WITH_HAVE_MS = 5000
+/** Ask each provider which shards it holds this often. */
+const HAVE_POLL_MS = 1000
 
 /**
  * Fetch a set of blocks from many providers at once. Pieces go rarest-first to the provider
@@ -101,8 +128,8 @@ const TARGET_QUEUE_MS = 1000
  * hash is dropped at once; when only in-flight blocks remain, idle providers duplicate the
  * oldest request (endgame), so one slow peer cannot hold up the end.
  */
-export async function fetchBlocks (env: FetchEnvironment, cids: CID[], options: FetchOptions = {}): Promise<FetchResult> {
-  const run = new BlockFetch(env, cids, options)
+export async function fetchBlocks (env: FetchEnvironment, cids: CID[], options: FetchOptions = {}, manifest?: ManifestRef): Promise<FetchResult> {
+  const run = new BlockFetch(env, cids, options, manifest)
   return run.run()
 }
 
@@ -127,9 +154,15 @@ class BlockFetch {
   /** providers dropped so far, and how many had been when the newest finished lookup began */
   private drops = 0
   private lookedUpAfter = -1
+  /** detaches this fetch from the caller's signal, which may outlive it by far */
+  private readonly detach: () => void = () => {}
+  private readonly manifest?: ManifestRef
+  /** past the check for blocks already held: providers are asked what they have from here on */
+  private running = false
 
-  constructor (env: FetchEnvironment, cids: CID[], options: FetchOptions) {
+  constructor (env: FetchEnvironment, cids: CID[], options: FetchOptions, manifest?: ManifestRef) {
     this.env = env
+    this.manifest = manifest
     this.options = {
       requestTimeout: options.requestTimeout ?? 10_000,
       perProviderConcurrency: options.perProviderConcurrency ?? 4,
@@ -144,25 +177,36 @@ class BlockFetch {
     }
     this.total = this.pending.size
     for (const p of options.providers ?? []) this.addProvider(p)
-    if (options.signal != null) {
-      if (options.signal.aborted) this.controller.abort(options.signal.reason)
-      options.signal.addEventListener('abort', () => { this.controller.abort(options.signal?.reason) }, { once: true })
+    const outer = options.signal
+    if (outer != null) {
+      const onAbort = (): void => { this.controller.abort(outer.reason) }
+      if (outer.aborted) onAbort()
+      else outer.addEventListener('abort', onAbort, { once: true })
+      this.detach = () => { outer.removeEventListener('abort', onAbort) }
     }
   }
 
   async run (): Promise<FetchResult> {
-    // blocks already held need no fetching
-    for (const [key, cid] of [...this.pending]) {
-      if (await this.env.store.has(cid)) this.pending.delete(key)
-    }
-    if (this.pending.size === 0) return this.result
-    // a provider that has gone cannot answer: stop waiting on it at once
-    const unsubscribe = this.env.onPeerGone?.(peer => {
-      const p = this.providers.get(peer.toString())
-      if (p != null) this.drop(p, 'disconnected')
-    })
-    void this.discover()
+    let unsubscribe: (() => void) | undefined
     try {
+      // blocks already held need no fetching
+      for (const [key, cid] of [...this.pending]) {
+        if (await this.env.store.has(cid)) this.pending.delete(key)
+      }
+      if (this.pending.size === 0) return this.result
+      // a provider that has gone cannot answer: stop waiting on it at once
+      unsubscribe = this.env.onPeerGone?.(peer => {
+        const p = this.providers.get(peer.toString())
+        if (p != null) this.drop(p, 'disconnected')
+      })
+      this.running = true
+      if (this.manifest != null) for (const p of this.providers.values()) void this.pollHave(p, this.manifest)
+      // a fetch that names its providers (a head's author) asks them first and walks the DHT
+      // only when they cannot serve or now and then: every walk costs each peer it passes a
+      // stream and a peer-store write lock, and with 30 agents those queued up until heap
+      // per agent doubled in 150 s
+      if (this.providers.size === 0) void this.discover()
+      else this.lastDiscovery = Date.now()
       while (this.pending.size > 0 || this.inFlight.size > 0) {
         const signal = this.controller.signal
         if (signal.aborted) throw new FetchFailedError('fetch aborted', { cause: signal.reason })
@@ -170,7 +214,7 @@ class BlockFetch {
         this.revive()
         this.schedule()
         if (Date.now() - this.lastProgress > this.options.stallTimeout) {
-          throw new FetchFailedError(`no progress for ${this.options.stallTimeout} ms: ${this.pending.size + this.inFlight.size} of ${this.total} blocks missing, ${this.liveProviders().length} live providers`)
+          throw new FetchFailedError(`no progress for ${this.options.stallTimeout} ms: ${this.pending.size + this.inFlight.size} of ${this.total} blocks missing, ${this.liveProviders().length} live providers, ${this.inFlight.size} blocks in flight, ${this.discovering} provider lookups running`)
         }
         const idle = this.inFlight.size === 0 && this.liveProviders().length === 0
         // every provider we had is gone and a lookup since found no other: waiting cannot help
@@ -178,11 +222,15 @@ class BlockFetch {
           throw new FetchFailedError(`no provider left: ${this.providers.size} dropped (${this.result.droppedProviders.join(', ')}) and the DHT names no other; ${this.pending.size} of ${this.total} blocks missing`)
         }
         // rediscover when nobody can serve what is left; otherwise sample a few pending
-        // blocks now and then to find the peers that fetched them since
+        // blocks now and then to find the peers that fetched them since (rarely when the
+        // providers' HAVE answers already say who holds what)
         if (this.discovering === 0) {
+          const since = Date.now() - this.lastDiscovery
           // a lookup that fails at once (no DHT peers) must not spin this loop without a pause
-          if (idle && Date.now() - this.lastDiscovery >= 250) void this.discover()
-          else if (this.pending.size > 0 && Date.now() - this.lastDiscovery > REDISCOVER_MS) void this.discover(this.sample(REDISCOVER_SAMPLE))
+          if (idle && since >= 250) void this.discover()
+          else if (this.pending.size > 0 && since > REDISCOVER_MS && this.manifest == null) void this.discover(this.sample(REDISCOVER_SAMPLE))
+          // with a manifest, one lookup of it finds every peer that holds or fetches the model
+          else if (this.pending.size > 0 && this.manifest != null && (since > REDISCOVER_WITH_HAVE_MS || (since > REDISCOVER_MS && this.starved()))) void this.discover([this.manifest.cid, ...this.sample(2)])
         }
         await new Promise<void>(resolve => {
           const t = setTimeout(resolve, 250)
@@ -192,9 +240,21 @@ class BlockFetch {
       return this.result
     } finally {
       unsubscribe?.()
+      this.detach()
       this.controller.abort()
       for (const p of this.providers.values()) this.closeProvider(p)
     }
+  }
+
+  /** Nothing in flight and no live provider said it holds a pending block. */
+  private starved (): boolean {
+    if (this.inFlight.size > 0) return false
+    for (const p of this.providers.values()) {
+      if (p.dropped) continue
+      if (p.have == null) return false
+      for (const key of p.have) if (this.pending.has(key)) return false
+    }
+    return true
   }
 
   private liveProviders (): Provider[] {
@@ -206,8 +266,9 @@ class BlockFetch {
     if (peer.equals(this.env.self)) return undefined
     let p = this.providers.get(key)
     if (p == null) {
-      p = { peer, key, slots: [], slotBusy: [], busy: 0, serving: new Set(), consecutiveFailures: 0, dropped: false, revivable: false, reviveAt: 0, revivals: 0, quietUntil: 0, missing: new Map() }
+      p = { peer, key, slots: [], slotBusy: [], busy: 0, serving: new Set(), consecutiveFailures: 0, dropped: false, revivable: false, reviveAt: 0, revivals: 0, quietUntil: 0, missing: new Map(), asking: this.manifest != null }
       this.providers.set(key, p)
+      if (this.manifest != null && this.running) void this.pollHave(p, this.manifest)
       this.wake?.()
     }
     return p
@@ -231,7 +292,7 @@ class BlockFetch {
     const worker = async (): Promise<void> => {
       for (let cid = queue.shift(); cid != null && !signal.aborted; cid = queue.shift()) {
         const key = cid.toString()
-        if (!this.pending.has(key)) continue
+        if (!this.pending.has(key) && !cid.equals(this.manifest?.cid)) continue
         try {
           for await (const peer of this.env.findProviders(cid, signal)) {
             if (this.addProvider(peer) == null) continue
@@ -263,7 +324,7 @@ class BlockFetch {
       .slice(0, this.options.maxProviders)
     const now = Date.now()
     for (const p of ranked) {
-      if (p.quietUntil > now) continue
+      if (p.quietUntil > now || p.asking) continue
       const limit = this.concurrency(p, shardBytes)
       while (p.busy < limit) {
         const key = this.pick(p)
@@ -296,6 +357,7 @@ class BlockFetch {
     let best: string | undefined
     let bestScore = Infinity
     for (const key of this.pending.keys()) {
+      if (p.have != null && !p.have.has(key)) continue
       const missingSince = p.missing.get(key)
       if (missingSince != null && now - missingSince < NOT_FOUND_RETRY_MS) continue
       const holders = this.known.get(key)
@@ -303,17 +365,83 @@ class BlockFetch {
       const score = (holders?.has(p.key) === true ? 0 : 1_000_000) + (holders?.size ?? 0) + (this.order.get(key) ?? 0)
       if (score < bestScore) { bestScore = score; best = key }
     }
-    if (best != null) return best
-    // endgame: duplicate the oldest request that this provider is not already serving
+    // endgame, once every missing block is in flight: duplicate the oldest request that this
+    // provider is not already serving. Earlier, a provider with nothing we need stays idle:
+    // a duplicate would spend its uplink (shared with every peer it serves) on a block that
+    // is already on its way.
+    if (best != null || this.pending.size > 0) return best
     let oldest: string | undefined
     let since = Infinity
     for (const [key, f] of this.inFlight) {
-      if (f.copies >= 2 || p.serving.has(key)) continue
+      if (f.copies >= 2 || p.serving.has(key) || (p.have != null && !p.have.has(key))) continue
       const missingSince = p.missing.get(key)
       if (missingSince != null && now - missingSince < NOT_FOUND_RETRY_MS) continue
       if (f.since < since && now - f.since > 200) { since = f.since; oldest = key }
     }
     return oldest
+  }
+
+  /** Ask `p` which of the manifest's shards it holds, every `HAVE_POLL_MS`, for as long as the fetch runs and `p` may serve. */
+  private async pollHave (p: Provider, manifest: ManifestRef): Promise<void> {
+    const signal = this.controller.signal
+    while (!signal.aborted && (!p.dropped || p.revivable)) {
+      if (!p.dropped) {
+        const answer = await this.askHave(p, manifest)
+        p.asking = false
+        if (answer === 'unsupported') { p.have = undefined; this.wake?.(); return }
+        if (answer != null) this.learnHave(p, answer, manifest)
+        else this.wake?.()
+      }
+      await new Promise<void>(resolve => {
+        const t = setTimeout(done, HAVE_POLL_MS)
+        function done (): void { clearTimeout(t); signal.removeEventListener('abort', done); resolve() }
+        signal.addEventListener('abort', done, { once: true })
+      })
+    }
+  }
+
+  /** One HAVE question: the bitfield, undefined when there is none yet, 'unsupported' when `p` will never answer one. */
+  private async askHave (p: Provider, manifest: ManifestRef): Promise<Uint8Array | 'unsupported' | undefined> {
+    const { signal, clear } = deadline(this.controller.signal, this.options.requestTimeout)
+    try {
+      if (p.control == null || p.control.stream.status !== 'open' || p.control.stream.writeStatus !== 'writable') {
+        p.control = framed(await this.env.openStream(p.peer, signal), MAX_SIZES.shardResponse)
+      }
+      await p.control.write(encodeShardRequest({ cid: manifest.cid.bytes, kind: ShardRequest.Kind.HAVE }), { signal })
+      const res = decodeShardResponse(await p.control.read({ signal }))
+      if (res.status === ShardResponse.Status.OK) {
+        // a peer that predates HAVE answers with the manifest block itself
+        if (res.have.byteLength !== Math.ceil(manifest.shards.length / 8)) return 'unsupported'
+        return res.have
+      }
+      if (res.status === ShardResponse.Status.FORBIDDEN) return 'unsupported'
+      // without the manifest it is not fetching this model (yet): nothing to ask it for
+      if (res.status === ShardResponse.Status.NOT_FOUND) return new Uint8Array()
+      return undefined // BUSY: ask later, and meanwhile ask it blindly
+    } catch (err) {
+      p.control?.stream.abort(err as Error)
+      p.control = undefined
+      if (!this.controller.signal.aborted) this.env.log('HAVE question to %s failed: %s', p.key, (err as Error).message)
+      return undefined
+    } finally {
+      clear()
+    }
+  }
+
+  /** Record what `p` holds: it is asked only for those blocks, and rarity counts it. */
+  private learnHave (p: Provider, bits: Uint8Array, manifest: ManifestRef): void {
+    const have = new Set<string>()
+    for (const [i, cid] of manifest.shards.entries()) {
+      if (((bits[i >> 3] ?? 0) & (1 << (i & 7))) === 0) continue
+      const key = cid.toString()
+      have.add(key)
+      let holders = this.known.get(key)
+      if (holders == null) { holders = new Set(); this.known.set(key, holders) }
+      holders.add(p.key)
+    }
+    const grew = have.size > (p.have?.size ?? -1)
+    p.have = have
+    if (grew) this.wake?.()
   }
 
   /** A stream slot of `p`: reused across requests so a fetch opens few streams. */
@@ -336,7 +464,7 @@ class BlockFetch {
   private async request (p: Provider, cid: CID): Promise<void> {
     const key = cid.toString()
     p.serving.add(key)
-    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.options.requestTimeout)])
+    const { signal, clear } = deadline(this.controller.signal, this.options.requestTimeout)
     const started = Date.now()
     let held: { index: number, io: Framed } | undefined
     try {
@@ -394,6 +522,7 @@ class BlockFetch {
       if (p.consecutiveFailures >= 3) this.bench(p, `${p.consecutiveFailures} failures in a row`)
       this.requeue(key, cid)
     } finally {
+      clear()
       if (held != null) p.slotBusy[held.index] = false
       p.serving.delete(key)
     }
@@ -453,6 +582,9 @@ class BlockFetch {
 
   /** Close a provider's streams: gracefully when idle, so its serving loop ends at once. */
   private closeProvider (p: Provider): void {
+    const control = p.control
+    control?.stream.close().catch(() => { control.stream.abort(new Error('fetch finished')) })
+    p.control = undefined
     p.slots.forEach((s, i) => {
       if (s == null) return
       if (p.slotBusy[i] === true) s.stream.abort(new Error('fetch finished'))

@@ -130,6 +130,8 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
   private readonly membershipRetries = new Map<string, number>()
   /** session → when we last ran a catch-up exchange because gossip left a gap in its document */
   private readonly gapRetries = new Map<string, number>()
+  /** sessions with a gap catch-up running */
+  private readonly gapsFilling = new Set<string>()
 
   constructor (components: StateSyncComponents, init: StateSyncInit) {
     super()
@@ -312,13 +314,20 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
    */
   private fillGap (session: string, author: PeerId): void {
     const now = Date.now()
-    if (now - (this.gapRetries.get(session) ?? 0) < 2000) return
+    // one catch-up at a time: under load an exchange outlasts 2 s, and stacked ones each
+    // read the peer store for every connection (30 in-process agents queued thousands)
+    if (this.gapsFilling.has(session) || now - (this.gapRetries.get(session) ?? 0) < 2000) return
     this.gapRetries.set(session, now)
-    void this.statePeers().then(async peers => {
-      const direct = peers.find(p => p.equals(author))
-      const any = peers[Math.floor(Math.random() * peers.length)]
-      await this.catchUp(session, direct != null ? [direct] : any != null ? [any] : [])
-    })
+    this.gapsFilling.add(session)
+    // the author, when we hold a direct connection to it, without asking the peer store
+    const direct = this.components.connectionManager.getConnections(author).some(c => c.status === 'open' && c.limits == null)
+    const peers = direct ? Promise.resolve([author]) : this.statePeers()
+    void peers
+      .then(async found => {
+        const any = found[Math.floor(Math.random() * found.length)]
+        await this.catchUp(session, any != null ? [any] : [])
+      })
+      .finally(() => { this.gapsFilling.delete(session) })
   }
 
   /** Run the exchange for one session with each of `peers`, failures logged. */

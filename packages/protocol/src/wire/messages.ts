@@ -19,6 +19,9 @@ const MAX_KEY_BYTES = 512
 const ENCODINGS = new Set<string>(Object.values(Encoding).filter(v => typeof v === 'string'))
 const KINDS = new Set<string>(Object.values(TensorInfo.Kind).filter(v => typeof v === 'string'))
 const STATUSES = new Set<string>(Object.values(ShardResponse.Status).filter(v => typeof v === 'string'))
+const REQUEST_KINDS = new Set<string>(Object.values(ShardRequest.Kind).filter(v => typeof v === 'string'))
+/** A HAVE answer's bitfield: one bit per shard a manifest may list. */
+const MAX_HAVE_BYTES = Math.ceil(MAX_SHARDS / 8)
 const SYNC_TYPES = new Set<string>(Object.values(StateSyncMessage.Type).filter(v => typeof v === 'string'))
 
 /** Fail with a `WireFormatError` naming the message type and the broken field. */
@@ -132,6 +135,7 @@ export function validateManifest (m: ModelManifest): void {
 }
 
 function validateShardRequest (m: ShardRequest): void {
+  if (!REQUEST_KINDS.has(m.kind)) fail('shard request', `unknown kind ${String(m.kind)}`)
   parseBlockCid(m.cid)
 }
 
@@ -141,6 +145,8 @@ function validateShardResponse (m: ShardResponse): void {
   checkBytes(what, 'data', m.data, MAX_SHARD_SIZE)
   if (m.status !== ShardResponse.Status.OK && m.data.byteLength > 0) fail(what, `status ${m.status} must carry no data`)
   checkString(what, 'message', m.message, 0, MAX_STATUS_MESSAGE)
+  checkBytes(what, 'have', m.have, MAX_HAVE_BYTES)
+  if (m.have.byteLength > 0 && (m.status !== ShardResponse.Status.OK || m.data.byteLength > 0)) fail(what, 'a HAVE bitfield comes alone, with status OK')
 }
 
 function validateHead (m: HeadAnnouncement): void {
@@ -240,12 +246,16 @@ const GRANT: MessageType<MembershipGrant> = {
 export function encodeManifest (m: ModelManifest): Uint8Array { return encodeWith(MANIFEST, m) }
 /** Decode a manifest block, enforcing `MAX_SIZES.manifest` and the layout rules. */
 export function decodeManifest (bytes: Uint8Array): ModelManifest { return decodeWith(MANIFEST, bytes) }
-/** Validate and encode a shard request. */
-export function encodeShardRequest (m: ShardRequest): Uint8Array { return encodeWith(SHARD_REQUEST, m) }
+/** Validate and encode a shard request (a BLOCK request unless `kind` says otherwise). */
+export function encodeShardRequest (m: Omit<ShardRequest, 'kind'> & Partial<ShardRequest>): Uint8Array {
+  return encodeWith(SHARD_REQUEST, { kind: ShardRequest.Kind.BLOCK, ...m })
+}
 /** Decode a shard request; its CID must be a block CID. */
 export function decodeShardRequest (bytes: Uint8Array): ShardRequest { return decodeWith(SHARD_REQUEST, bytes) }
-/** Validate and encode a shard response. */
-export function encodeShardResponse (m: ShardResponse): Uint8Array { return encodeWith(SHARD_RESPONSE, m) }
+/** Validate and encode a shard response (`have` only in answers to HAVE). */
+export function encodeShardResponse (m: Omit<ShardResponse, 'have'> & Partial<ShardResponse>): Uint8Array {
+  return encodeWith(SHARD_RESPONSE, { have: new Uint8Array(), ...m })
+}
 /** Decode a shard response (`data` is not hash-checked here: see `verifyShard`). */
 export function decodeShardResponse (bytes: Uint8Array): ShardResponse { return decodeWith(SHARD_RESPONSE, bytes) }
 /** Validate and encode a head announcement. */

@@ -805,9 +805,26 @@ export namespace ModelManifest {
 
 export interface ShardRequest {
   cid: Uint8Array<ArrayBuffer>
+  kind: ShardRequest.Kind
 }
 
 export namespace ShardRequest {
+  export enum Kind {
+    BLOCK = 'BLOCK',
+    HAVE = 'HAVE'
+  }
+
+  enum __KindValues {
+    BLOCK = 0,
+    HAVE = 1
+  }
+
+  export namespace Kind {
+    export const codec = (): Codec<Kind, Kind> => {
+      return enumeration<Kind>(__KindValues)
+    }
+  }
+
   let _codec: Codec<ShardRequest, Partial<ShardRequest>>
 
   export const codec = (): Codec<ShardRequest, Partial<ShardRequest>> => {
@@ -822,12 +839,18 @@ export namespace ShardRequest {
           w.bytes(obj.cid)
         }
 
+        if (obj.kind != null && __KindValues[obj.kind] !== 0) {
+          w.uint32(16)
+          ShardRequest.Kind.codec().encode(obj.kind, w)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
-          cid: uint8ArrayAlloc(0)
+          cid: uint8ArrayAlloc(0),
+          kind: Kind.BLOCK
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -838,6 +861,10 @@ export namespace ShardRequest {
           switch (tag >>> 3) {
             case 1: {
               obj.cid = reader.bytes()
+              break
+            }
+            case 2: {
+              obj.kind = ShardRequest.Kind.codec().decode(reader)
               break
             }
             default: {
@@ -862,6 +889,13 @@ export namespace ShardRequest {
               }
               break
             }
+            case 2: {
+              yield {
+                field: `${prefix}.kind`,
+                value: ShardRequest.Kind.codec().decode(reader)
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -879,6 +913,11 @@ export namespace ShardRequest {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface ShardRequestKindFieldEvent {
+    field: '$.kind'
+    value: ShardRequest.Kind
+  }
+
   export function encode (obj: Partial<ShardRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, ShardRequest.codec())
   }
@@ -887,7 +926,7 @@ export namespace ShardRequest {
     return decodeMessage(buf, ShardRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ShardRequest>): Generator<ShardRequestCidFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ShardRequest>): Generator<ShardRequestCidFieldEvent | ShardRequestKindFieldEvent> {
     return streamMessage(buf, ShardRequest.codec(), opts)
   }
 }
@@ -896,6 +935,7 @@ export interface ShardResponse {
   status: ShardResponse.Status
   data: Uint8Array<ArrayBuffer>
   message: string
+  have: Uint8Array<ArrayBuffer>
 }
 
 export namespace ShardResponse {
@@ -945,6 +985,11 @@ export namespace ShardResponse {
           w.string(obj.message)
         }
 
+        if ((obj.have != null && obj.have.byteLength > 0)) {
+          w.uint32(34)
+          w.bytes(obj.have)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -952,7 +997,8 @@ export namespace ShardResponse {
         const obj: any = {
           status: Status.OK,
           data: uint8ArrayAlloc(0),
-          message: ''
+          message: '',
+          have: uint8ArrayAlloc(0)
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -971,6 +1017,10 @@ export namespace ShardResponse {
             }
             case 3: {
               obj.message = reader.string()
+              break
+            }
+            case 4: {
+              obj.have = reader.bytes()
               break
             }
             default: {
@@ -1009,6 +1059,13 @@ export namespace ShardResponse {
               }
               break
             }
+            case 4: {
+              yield {
+                field: `${prefix}.have`,
+                value: reader.bytes()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1036,6 +1093,11 @@ export namespace ShardResponse {
     value: string
   }
 
+  export interface ShardResponseHaveFieldEvent {
+    field: '$.have'
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export function encode (obj: Partial<ShardResponse>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, ShardResponse.codec())
   }
@@ -1044,7 +1106,7 @@ export namespace ShardResponse {
     return decodeMessage(buf, ShardResponse.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ShardResponse>): Generator<ShardResponseStatusFieldEvent | ShardResponseDataFieldEvent | ShardResponseMessageFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ShardResponse>): Generator<ShardResponseStatusFieldEvent | ShardResponseDataFieldEvent | ShardResponseMessageFieldEvent | ShardResponseHaveFieldEvent> {
     return streamMessage(buf, ShardResponse.codec(), opts)
   }
 }
