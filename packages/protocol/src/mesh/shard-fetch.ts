@@ -159,6 +159,8 @@ class BlockFetch {
   private readonly manifest?: ManifestRef
   /** past the check for blocks already held: providers are asked what they have from here on */
   private running = false
+  /** the providers the latest schedule() ranked high enough to use */
+  private ranked = new Set<string>()
 
   constructor (env: FetchEnvironment, cids: CID[], options: FetchOptions, manifest?: ManifestRef) {
     this.env = env
@@ -322,6 +324,7 @@ class BlockFetch {
     const ranked = this.liveProviders()
       .sort((a, b) => this.env.stats.expectedMs(a.key, shardBytes) - this.env.stats.expectedMs(b.key, shardBytes))
       .slice(0, this.options.maxProviders)
+    this.ranked = new Set(ranked.map(p => p.key))
     const now = Date.now()
     for (const p of ranked) {
       if (p.quietUntil > now || p.asking) continue
@@ -385,7 +388,8 @@ class BlockFetch {
   private async pollHave (p: Provider, manifest: ManifestRef): Promise<void> {
     const signal = this.controller.signal
     while (!signal.aborted && (!p.dropped || p.revivable)) {
-      if (!p.dropped) {
+      // a popular model has more holders than a fetch uses: ask only those it may ask for blocks
+      if (!p.dropped && (this.providers.size <= this.options.maxProviders || this.ranked.has(p.key))) {
         const answer = await this.askHave(p, manifest)
         p.asking = false
         if (answer === 'unsupported') { p.have = undefined; this.wake?.(); return }
