@@ -4,7 +4,7 @@
  * through the relay with its direct upgrade and WebRTC (`Agent.connect`).
  */
 import type { ServiceMap } from '@libp2p/interface'
-import { directSessionPeers, discoverSessionPeers } from '@murmur/protocol'
+import { directSessionPeers, discoverSessionPeers, naming } from '@murmur/protocol'
 import type { DialMember, SessionDiscovery, SessionDiscoveryInit } from '@murmur/protocol'
 import type { Agent } from './agent.js'
 
@@ -14,13 +14,16 @@ export interface AgentDiscoveryOptions extends Omit<SessionDiscoveryInit, 'dial'
   relays: ReadonlySet<string>
 }
 
-/** Reach a member the way an agent can: a plain dial to what the peer store knows, then the relay path. */
+/** Reach a member the way an agent can: a plain dial to its record's addresses (or what the peer store knows), then the relay path. */
 export function agentDial<S extends ServiceMap> (agent: Agent<S>, relays: ReadonlySet<string>): DialMember {
-  return async (peer, _addrs, { signal }) => {
+  return async (peer, addrs, { signal }) => {
     const node = agent.node
+    // the addresses its record carried: the peer store may know none for a member found
+    // only through the DHT rendezvous, and a dial by id alone then fails
+    const targets = naming(peer.toString(), addrs)
     try {
-      await node.dial(peer, { signal: AbortSignal.any([signal, AbortSignal.timeout(8000)]) })
-    } catch { /* no known direct address: the relay path below */ }
+      await node.dial(targets.length > 0 ? targets : peer, { signal: AbortSignal.any([signal, AbortSignal.timeout(8000)]) })
+    } catch { /* no reachable direct address: the relay path below */ }
     if (directSessionPeers(node.getConnections(peer), relays).size > 0 || signal.aborted) return
     const report = await agent.connect(peer.toString())
     if (!report.relayed && report.upgrade == null && !report.webrtc) throw new Error(report.errors.join('; '))
