@@ -41,7 +41,9 @@ describe('murmur agent --dataset', () => {
       agents.push(spawnCli(['agent', ...common, '--partition', `${i}/${n}`, ...(i === 0 ? ['--create', '--local-steps', '20'] : [])]))
     }
     const done = await waitFor(() => agents.every(a => a.stdout.includes('DONE rounds=6') || a.child.exitCode != null), 55_000, 200)
-    const report = agents.map((a, i) => `agent ${i}:\n${a.stdout.filter(l => !/^(CONNECT|DIRECT|DISCONNECT|ADDR|RESERVED)/.test(l)).join('\n')}\n${a.stderr.slice(-5).join('\n')}`).join('\n')
+    // every line, connection events included: an agent that nobody reached (seen once in CI)
+    // is diagnosed from its RESERVED / CONNECT / DISCONNECT lines
+    const report = agents.map((a, i) => `agent ${i}:\n${a.stdout.join('\n')}\n${a.stderr.slice(-5).join('\n')}`).join('\n')
     expect(done, report).toBe(true)
 
     const ids = agents.map(a => /^PEER (\S+)$/.exec(a.stdout.find(l => l.startsWith('PEER ')) ?? '')?.[1])
