@@ -1,5 +1,4 @@
-import { describe, it, expect, beforeAll, afterEach } from 'vitest'
-import * as tf from '@tensorflow/tfjs'
+import { describe, it, expect } from 'vitest'
 import { CID } from 'multiformats/cid'
 import { FetchFailedError } from '../src/mesh/index.js'
 import { headsTopic } from '../src/wire/index.js'
@@ -8,22 +7,12 @@ import { createSessionDoc, getHead } from '../src/state/index.js'
 import type { SessionConfig } from '../src/state/index.js'
 import { Trainer } from '../src/train/index.js'
 import type { ModelConfig } from '../src/train/index.js'
-import { createMemoryNode, stopAll, waitFor } from './helpers/mesh.js'
+import { createMemoryNode, waitFor } from './helpers/mesh.js'
+import { sessionFixture } from './helpers/session.js'
 import type { MeshNode } from './helpers/mesh.js'
 import { tinyData, tinyModel } from './helpers/tiny-model.js'
 
-beforeAll(async () => {
-  await tf.setBackend('cpu')
-})
-
-let nodes: MeshNode[] = []
-let sessions: Session[] = []
-afterEach(async () => {
-  await Promise.all(sessions.map(async s => s.stop().catch(() => {})))
-  sessions = []
-  await stopAll(nodes)
-  nodes = []
-})
+const fx = sessionFixture()
 
 /** Far beyond each test's own limit: a fetch that waited for it would fail the test. */
 const NEVER = 600_000
@@ -36,7 +25,7 @@ const config: SessionConfig = { model: tinyModel, averaging: 'plain', fanOut: 1,
 async function pairWithSlowServer (): Promise<{ a: MeshNode, b: MeshNode, sa: Session, sb: Session }> {
   const a = await createMemoryNode()
   const b = await createMemoryNode({ shards: { uploadBytesPerSecond: 16 } })
-  nodes = [a, b]
+  fx.nodes = [a, b]
   await b.dial(a.getMultiaddrs())
   const make = (node: MeshNode, i: number): Session => new Session({
     node,
@@ -50,9 +39,9 @@ async function pairWithSlowServer (): Promise<{ a: MeshNode, b: MeshNode, sa: Se
     staleAfter: NEVER,
     fetchTimeout: NEVER
   })
-  sessions = [make(a, 0), make(b, 1)]
-  const [sa, sb] = sessions as [Session, Session]
-  await Promise.all(sessions.map(async s => { await s.join({ signal: AbortSignal.timeout(10_000) }) }))
+  fx.sessions = [make(a, 0), make(b, 1)]
+  const [sa, sb] = fx.sessions as [Session, Session]
+  await Promise.all(fx.sessions.map(async s => { await s.join({ signal: AbortSignal.timeout(10_000) }) }))
   return { a, b, sa, sb }
 }
 

@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll, afterEach } from 'vitest'
+import { describe, it, expect } from 'vitest'
 import * as tf from '@tensorflow/tfjs'
 import { CID } from 'multiformats/cid'
 import { Session } from '../src/session/session.js'
@@ -6,7 +6,8 @@ import { createSessionDoc, listHeads } from '../src/state/index.js'
 import type { SessionConfig, SessionEncoding } from '../src/state/index.js'
 import { Trainer } from '../src/train/index.js'
 import type { ModelConfig } from '../src/train/index.js'
-import { createMemoryNode, stopAll } from './helpers/mesh.js'
+import { createMemoryNode } from './helpers/mesh.js'
+import { sessionFixture } from './helpers/session.js'
 import type { MeshNode } from './helpers/mesh.js'
 import { tinyData, tinyModel } from './helpers/tiny-model.js'
 
@@ -14,28 +15,17 @@ import { tinyData, tinyModel } from './helpers/tiny-model.js'
 // versions and nothing it fetched, no provider record is made per round, and a stopped
 // session frees its model.
 
-beforeAll(async () => {
-  await tf.setBackend('cpu')
-})
-
-let nodes: MeshNode[] = []
-let sessions: Session[] = []
-afterEach(async () => {
-  await Promise.all(sessions.map(async s => s.stop().catch(() => {})))
-  sessions = []
-  await stopAll(nodes)
-  nodes = []
-})
+const fx = sessionFixture()
 
 const NEVER = 600_000
 
 /** Three peers, all connected, one session; every peer merges both others each round. */
 async function triangle (encoding: SessionEncoding, keepVersions: number): Promise<Session[]> {
-  nodes = [await createMemoryNode(), await createMemoryNode(), await createMemoryNode()]
-  const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode]
+  fx.nodes = [await createMemoryNode(), await createMemoryNode(), await createMemoryNode()]
+  const [a, b, c] = fx.nodes as [MeshNode, MeshNode, MeshNode]
   await Promise.all([b.dial(a.getMultiaddrs()), c.dial(a.getMultiaddrs()), c.dial(b.getMultiaddrs())])
   const config: SessionConfig = { model: tinyModel, averaging: 'plain', fanOut: 2, selfWeight: 0.5, encoding }
-  sessions = nodes.map((node, i) => new Session({
+  fx.sessions = fx.nodes.map((node, i) => new Session({
     node,
     session: 'retention',
     doc: createSessionDoc(),
@@ -48,8 +38,8 @@ async function triangle (encoding: SessionEncoding, keepVersions: number): Promi
     staleAfter: NEVER,
     fetchTimeout: 20_000
   }))
-  await Promise.all(sessions.map(async s => { await s.join({ signal: AbortSignal.timeout(10_000) }) }))
-  return sessions
+  await Promise.all(fx.sessions.map(async s => { await s.join({ signal: AbortSignal.timeout(10_000) }) }))
+  return fx.sessions
 }
 
 /** Every block a version's manifest names, the manifest included, as CID strings. */
@@ -77,7 +67,7 @@ describe('what a session keeps', () => {
     const all = await triangle('fp32', keep)
     const merged: number[] = []
     await rounds(all, 6, merged)
-    for (const [i, node] of nodes.entries()) {
+    for (const [i, node] of fx.nodes.entries()) {
       // most rounds merged both neighbours: their models were fetched
       expect(merged[i]).toBeGreaterThanOrEqual(6)
       const own = listHeads(all[i]!.doc).find(h => h.peerId === node.peerId.toString())
@@ -97,7 +87,7 @@ describe('what a session keeps', () => {
     const all = await triangle({ kind: 'topk', fraction: 0.25, values: 'fp16', keyframeEvery: 2 }, 1)
     const merged: number[] = []
     await rounds(all, 7, merged)
-    for (const [i, node] of nodes.entries()) {
+    for (const [i, node] of fx.nodes.entries()) {
       const stored = await held(node)
       const own = listHeads(all[i]!.doc).find(h => h.peerId === node.peerId.toString())
       const blocksPerVersion = (await versionBlocks(node, CID.parse(own!.manifest))).length
@@ -113,8 +103,8 @@ describe('what a session keeps', () => {
   it('makes no provider record for its versions unless asked to', async () => {
     const all = await triangle('fp32', 2)
     await rounds(all, 2, [])
-    const own = nodes.map(n => n.services.shards.stats)
-    await Promise.all(nodes.map(async n => { await n.services.shards.announced() }))
+    const own = fx.nodes.map(n => n.services.shards.stats)
+    await Promise.all(fx.nodes.map(async n => { await n.services.shards.announced() }))
     // fetched blocks are the shard exchange's to announce; the session's own versions are not
     const announced = own.map(s => s.announced + s.announceFailures)
     const fetchedBlocks = own.map(s => s.fetched)

@@ -1,35 +1,24 @@
-import { describe, it, expect, beforeAll, afterEach } from 'vitest'
-import * as tf from '@tensorflow/tfjs'
+import { describe, it, expect } from 'vitest'
 import { Session } from '../src/session/session.js'
 import { createSessionDoc, getConfig, setConfig } from '../src/state/index.js'
 import type { AveragingRule, SessionConfig } from '../src/state/index.js'
 import { Trainer } from '../src/train/index.js'
 import type { ModelConfig } from '../src/train/index.js'
 import { tinyData, tinyModel } from './helpers/tiny-model.js'
-import { createMemoryNode, stopAll, waitFor } from './helpers/mesh.js'
+import { createMemoryNode, waitFor } from './helpers/mesh.js'
+import { sessionFixture } from './helpers/session.js'
 import type { MeshNode } from './helpers/mesh.js'
 
-beforeAll(async () => {
-  await tf.setBackend('cpu')
-})
-
-let nodes: MeshNode[] = []
-let sessions: Session[] = []
-afterEach(async () => {
-  await Promise.all(sessions.map(async s => s.stop().catch(() => {})))
-  sessions = []
-  await stopAll(nodes)
-  nodes = []
-})
+const fx = sessionFixture()
 
 describe('the averaging rule is read from the shared document every round', () => {
   it('a rule switched in one peer\'s document is the rule every peer merges with next, unless a peer overrides it', async () => {
-    nodes = await Promise.all(Array.from({ length: 3 }, async () => createMemoryNode()))
-    const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode]
+    fx.nodes = await Promise.all(Array.from({ length: 3 }, async () => createMemoryNode()))
+    const [a, b, c] = fx.nodes as [MeshNode, MeshNode, MeshNode]
     await Promise.all([b.dial(a.getMultiaddrs()), c.dial(a.getMultiaddrs()), c.dial(b.getMultiaddrs())])
     const config: SessionConfig = { model: tinyModel, averaging: 'plain', fanOut: 2, selfWeight: 0.5, encoding: 'fp32' }
-    const docs = nodes.map(() => createSessionDoc())
-    sessions = nodes.map((node, i) => new Session({
+    const docs = fx.nodes.map(() => createSessionDoc())
+    fx.sessions = fx.nodes.map((node, i) => new Session({
       node,
       session: 'rule-switch',
       doc: docs[i],
@@ -42,20 +31,20 @@ describe('the averaging rule is read from the shared document every round', () =
       seed: i,
       staleAfter: 600_000
     }))
-    const rules: AveragingRule[][] = sessions.map(() => [])
+    const rules: AveragingRule[][] = fx.sessions.map(() => [])
     const trims: number[] = []
-    sessions.forEach((s, i) => {
+    fx.sessions.forEach((s, i) => {
       s.addEventListener('merged', evt => {
         rules[i]?.push(evt.detail.rule)
         if (i === 2) trims.push(evt.detail.trim)
       })
     })
-    await Promise.all(sessions.map(async s => { await s.join({ signal: AbortSignal.timeout(20_000) }) }))
+    await Promise.all(fx.sessions.map(async s => { await s.join({ signal: AbortSignal.timeout(20_000) }) }))
 
     // a round publishes each head; the next merges the others' (gossip needs a moment to form)
-    const round = async (): Promise<void> => { await Promise.all(sessions.map(async s => { await s.step() })) }
+    const round = async (): Promise<void> => { await Promise.all(fx.sessions.map(async s => { await s.step() })) }
     await round()
-    await waitFor(() => nodes.every(n => n.services.heads.heads('rule-switch').size === 2), 10_000)
+    await waitFor(() => fx.nodes.every(n => n.services.heads.heads('rule-switch').size === 2), 10_000)
     await round()
     expect(rules.map(r => r.at(-1))).toEqual(['plain', 'plain', 'trimmed-mean'])
 

@@ -51,3 +51,12 @@ export async function raceAbort<T> (promise: Promise<T>, signal: AbortSignal): P
     if (onAbort != null) signal.removeEventListener('abort', onAbort)
   }
 }
+
+/** Wait `ms`, or less if `signal` aborts first (resolves either way). */
+export async function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  await new Promise<void>(resolve => {
+    const timer = setTimeout(done, ms)
+    function done (): void { clearTimeout(timer); signal.removeEventListener('abort', done); resolve() }
+    signal.addEventListener('abort', done, { once: true })
+  })
+}

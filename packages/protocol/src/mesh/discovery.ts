@@ -14,6 +14,7 @@ import type { CID } from 'multiformats/cid'
 import type * as Y from 'yjs'
 import { cidForBytes } from '../content/index.js'
 import { listMembers } from '../state/index.js'
+import { sleep } from './deadline.js'
 
 /** The DHT key every member of `session` provides. */
 export async function sessionRendezvous (session: string): Promise<CID> {
@@ -203,14 +204,6 @@ export function discoverSessionPeers (node: SessionDiscoveryNode, init: SessionD
   const discovery: SessionDiscovery = { members, refresh, stop: () => { stopper.abort() }, done }
   if (init.onDial != null) discovery.onDial = init.onDial
   return discovery
-}
-
-async function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  await new Promise<void>(resolve => {
-    const timer = setTimeout(done, ms)
-    function done (): void { clearTimeout(timer); signal.removeEventListener('abort', done); resolve() }
-    signal.addEventListener('abort', done, { once: true })
-  })
 }
 
 /** `addrs` of `peer`, each ending in `/p2p/<peer>` (records may carry them without it), so a dial can check who answers. */

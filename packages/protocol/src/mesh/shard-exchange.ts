@@ -395,11 +395,11 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
     if (cached != null && Date.now() - cached.at < HAVE_CACHE_MS) return { status: ShardResponse.Status.OK, data: new Uint8Array(), message: '', have: cached.bits }
     let shards: Uint8Array[]
     try {
-      if (!(await this.store.has(manifestCid))) return { status: ShardResponse.Status.NOT_FOUND, data: new Uint8Array(), message: '' }
       shards = decodeManifest(await this.store.get(manifestCid)).shards
     } catch (err) {
-      // a block that is not a manifest, or one that vanished or rotted since has()
-      return { status: ShardResponse.Status.NOT_FOUND, data: new Uint8Array(), message: (err as Error).message.slice(0, 200) }
+      // not held, a block that is not a manifest, or a stored copy that rotted
+      const message = err instanceof ShardNotFoundError ? '' : (err as Error).message.slice(0, 200)
+      return { status: ShardResponse.Status.NOT_FOUND, data: new Uint8Array(), message }
     }
     const bits = new Uint8Array(Math.ceil(shards.length / 8))
     for (const [i, bytes] of shards.entries()) {
@@ -429,12 +429,7 @@ class DefaultShardExchange extends TypedEventEmitter<ShardExchangeEvents> implem
     const refused = await this.refuse(peer)
     if (refused != null) return refused
     try {
-      // most misses are peers probing for blocks we do not hold yet: answer them without
-      // building an error (and its stack trace) each time
-      if (!(await this.store.has(cid))) {
-        this.stats.notFound++
-        return { status: ShardResponse.Status.NOT_FOUND, data: new Uint8Array(), message: '' }
-      }
+      // one read: with HAVE, fetchers ask only for what we hold, so misses are rare
       const data = await this.store.get(cid)
       return { status: ShardResponse.Status.OK, data: data as Uint8Array<ArrayBuffer>, message: '' }
     } catch (err) {

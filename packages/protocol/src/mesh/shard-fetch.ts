@@ -7,7 +7,7 @@ import { FetchFailedError } from './errors.js'
 import { framed } from './framing.js'
 import type { Framed } from './framing.js'
 import type { ProviderStats } from './provider-stats.js'
-import { deadline } from './deadline.js'
+import { deadline, sleep } from './deadline.js'
 
 /** Progress of one fetch, reported after every verified shard. */
 export interface FetchProgress {
@@ -396,11 +396,7 @@ class BlockFetch {
         if (answer != null) this.learnHave(p, answer, manifest)
         else this.wake?.()
       }
-      await new Promise<void>(resolve => {
-        const t = setTimeout(done, HAVE_POLL_MS)
-        function done (): void { clearTimeout(t); signal.removeEventListener('abort', done); resolve() }
-        signal.addEventListener('abort', done, { once: true })
-      })
+      await sleep(HAVE_POLL_MS, signal)
     }
   }
 
