@@ -104,5 +104,11 @@ describe('deadline and raceAbort', () => {
     setTimeout(() => { c.abort(new Error('stop waiting')) }, 20)
     await expect(raceAbort(never, c.signal)).rejects.toThrow('stop waiting')
     await expect(raceAbort(Promise.resolve(7), new AbortController().signal)).resolves.toBe(7)
+    // a promise that rejects after losing the race is handled, not left unhandled
+    const late = new AbortController()
+    const loser = new Promise<number>((resolve, reject) => { setTimeout(() => { reject(new Error('too late')) }, 20) })
+    late.abort(new Error('gave up'))
+    await expect(raceAbort(loser, late.signal)).rejects.toThrow('gave up')
+    await new Promise(resolve => setTimeout(resolve, 50))
   })
 })

@@ -37,6 +37,9 @@ export function deadline (parent: AbortSignal, ms: number): Deadline {
  * that may not honour their signal in every phase (a DHT lookup waiting on a busy peer).
  */
 export async function raceAbort<T> (promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  // the loser of the race may still reject (a lookup aborted a moment later): handled here,
+  // or it would surface as an unhandled rejection
+  promise.catch(() => {})
   signal.throwIfAborted()
   let onAbort: (() => void) | undefined
   try {
