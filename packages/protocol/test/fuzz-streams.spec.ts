@@ -10,7 +10,7 @@ import {
 import { createModelContent, verifyShard } from '../src/content/index.js'
 import type { ModelContent, ShardStore } from '../src/content/index.js'
 import type { ModelSnapshot } from '../src/learn/index.js'
-import { createSessionDoc, upsertMember, appendMetric, sameState, getMember, checkStateVector } from '../src/state/index.js'
+import { createSessionDoc, upsertMember, recordRound, sameState, getMember, checkStateVector } from '../src/state/index.js'
 import { MURMUR_DHT_PROTOCOL } from '../src/mesh/services.js'
 import { createMemoryNode, stopAll, waitFor } from './helpers/mesh.js'
 import type { MeshNode } from './helpers/mesh.js'
@@ -76,7 +76,10 @@ beforeAll(async () => {
   honest.services.state.join(SESSION, honestDoc)
   for (let i = 0; i < 12; i++) {
     upsertMember(honestDoc, { peerId: `member-${i}`, role: 'trainer', backend: 'wasm', samples: i, joinedAt: i, lastSeen: i })
-    appendMetric(honestDoc, { peerId: `member-${i}`, round: i, loss: 1 / (i + 1), accuracy: i / 12, bytesSent: 0, bytesReceived: 0, timestamp: i })
+    recordRound(honestDoc, {
+      head: { peerId: `member-${i}`, manifest: `bafk-${i}`, version: i + 1, samples: i, encoding: 'fp32', timestamp: i },
+      metrics: { peerId: `member-${i}`, round: i, loss: 1 / (i + 1), accuracy: i / 12, bytesSent: 0, bytesReceived: 0, timestamp: i }
+    })
   }
   await honest.dial(target.getMultiaddrs())
   await attacker.dial(target.getMultiaddrs())

@@ -1,6 +1,6 @@
 import { describe, it, expect, afterEach } from 'vitest'
 import * as Y from 'yjs'
-import { createSessionDoc, upsertMember, setHead, appendMetric, sameState, listMembers, getMember, getConfig, setConfig, REMOTE_ORIGIN } from '../src/state/index.js'
+import { createSessionDoc, upsertMember, recordRound, sameState, listMembers, getMember, getConfig, setConfig, REMOTE_ORIGIN } from '../src/state/index.js'
 import { createMemoryNode, stopAll, waitFor } from './helpers/mesh.js'
 import { tinyModel } from './helpers/tiny-model.js'
 import type { MeshNode } from './helpers/mesh.js'
@@ -43,8 +43,10 @@ describe('state sync over a real libp2p mesh', () => {
     for (let i = 0; i < 10; i++) {
       const doc = docs[i] as Y.Doc
       upsertMember(doc, member(`peer-${i}`, i + 1))
-      setHead(doc, { peerId: `peer-${i}`, manifest: `bafk-${i}`, version: i + 1, samples: 100, encoding: 'fp32', timestamp: i })
-      appendMetric(doc, { peerId: `peer-${i}`, round: 1, loss: 1, accuracy: 0.1 * i, bytesSent: 0, bytesReceived: 0, timestamp: i })
+      recordRound(doc, {
+        head: { peerId: `peer-${i}`, manifest: `bafk-${i}`, version: i + 1, samples: 100, encoding: 'fp32', timestamp: i },
+        metrics: { peerId: `peer-${i}`, round: 1, loss: 1, accuracy: 0.1 * i, bytesSent: 0, bytesReceived: 0, timestamp: i }
+      })
     }
     const halvesSettled = await waitFor(() => left.every((_, i) => sameState(docs[0] as Y.Doc, docs[i] as Y.Doc)) && right.every((_, i) => sameState(docs[5] as Y.Doc, docs[5 + i] as Y.Doc)), 15_000)
     expect(halvesSettled).toBe(true)

@@ -1,15 +1,27 @@
 import { describe, it, expect } from 'vitest'
 import fc from 'fast-check'
-import type * as Y from 'yjs'
+import * as Y from 'yjs'
 import {
-  createSessionDoc, setConfig, getConfig, upsertMember, listMembers, setHead, getHead, listHeads, appendMetric,
-  listMetrics, encodeState, encodeStateVector, applyRemoteUpdate, sameState, roots, touchMember, markMemberLeft,
-  InvalidStateUpdateError, checkStateVector, METRICS_PER_PEER
+  createSessionDoc, setConfig, getConfig, upsertMember, listMembers, getMember, recordRound, getHead, listHeads,
+  listMetrics, encodeState, encodeStateVector, applyRemoteUpdate, sameState, roots, markMemberLeft,
+  InvalidStateUpdateError, checkStateVector, ROUNDS_KEPT
 } from '../src/state/index.js'
-import type { Member, ModelHead } from '../src/state/index.js'
+import type { Member, ModelHead, RoundRecord } from '../src/state/index.js'
 
 const member = (peerId: string, t = 1): Member => ({ peerId, role: 'trainer', backend: 'wasm', samples: 100, joinedAt: t, lastSeen: t })
 const head = (peerId: string, version: number): ModelHead => ({ peerId, manifest: `bafk${peerId}${version}`, version, samples: 10, encoding: 'fp32', timestamp: version })
+/** Round `version` of `peerId`: its head of that version and its metrics, written at `t`. */
+const round = (peerId: string, version: number, t = version): RoundRecord => ({
+  head: head(peerId, version),
+  metrics: { peerId, round: version, loss: 1 / version, accuracy: 0.5, bytesSent: version, bytesReceived: version, timestamp: t }
+})
+
+/** Yjs structs a replica holds (live and deleted items and GC runs): what its heap grows with. */
+function structs (doc: Y.Doc): number {
+  let n = 0
+  for (const list of doc.store.clients.values()) n += list.length
+  return n
+}
 
 /** Exchange state both ways through state vectors, as the sync protocol does. */
 function syncPair (a: Y.Doc, b: Y.Doc): void {
@@ -28,23 +40,29 @@ describe('session document', () => {
     upsertMember(doc, member('b'))
     upsertMember(doc, member('a'))
     expect(listMembers(doc).map(m => m.peerId)).toEqual(['a', 'b'])
-    touchMember(doc, 'a', 50)
-    expect(listMembers(doc)[0]?.lastSeen).toBe(50)
     markMemberLeft(doc, 'b', 60)
     expect(listMembers(doc)[1]?.leftAt).toBe(60)
-    appendMetric(doc, { peerId: 'a', round: 1, loss: 0.5, accuracy: 0.9, bytesSent: 1, bytesReceived: 2, timestamp: 3 })
-    expect(listMetrics(doc, 'a')).toHaveLength(1)
+    recordRound(doc, round('a', 1, 50))
+    expect(listMetrics(doc, 'a')).toEqual([round('a', 1, 50).metrics])
     expect(listMetrics(doc, 'b')).toHaveLength(0)
+    expect(getHead(doc, 'a')).toEqual(head('a', 1))
+    // a round is the member's newest sign of life: the member entry itself is not rewritten
+    expect(getMember(doc, 'a')?.lastSeen).toBe(50)
+    expect(roots(doc).members.get('a')).toEqual(member('a'))
   })
 
-  it('moves heads only forward, so a replayed announcement cannot roll a peer back', () => {
+  it('moves heads only forward, so a replayed or reordered version cannot roll a peer back', () => {
     const doc = createSessionDoc()
-    expect(setHead(doc, head('a', 2))).toBe(true)
-    expect(setHead(doc, head('a', 1))).toBe(false)
-    expect(setHead(doc, head('a', 2))).toBe(false)
+    recordRound(doc, round('a', 2))
+    expect(() => { recordRound(doc, round('a', 1)) }).toThrow(/only move forward/)
+    expect(() => { recordRound(doc, round('a', 2)) }).toThrow(/only move forward/)
+    expect(() => { recordRound(doc, { head: head('a', 3), metrics: round('b', 3).metrics }) }).toThrow(/one member's/)
     expect(getHead(doc, 'a')?.version).toBe(2)
-    setHead(doc, head('b', 5))
+    recordRound(doc, round('b', 5))
     expect(listHeads(doc).map(h => h.peerId)).toEqual(['b', 'a'])
+    // a lower version written into the log by someone else does not become the head
+    ;(roots(doc).rounds.get('b') as Y.Array<unknown>).push([{ ...round('b', 1).metrics, head: { ...head('b', 1), peerId: undefined } }])
+    expect(getHead(doc, 'b')?.version).toBe(5)
   })
 
   it('skips malformed values written by another peer instead of trusting or throwing', () => {
@@ -53,23 +71,27 @@ describe('session document', () => {
     r.members.set('x', 'not an object')
     r.members.set('y', { peerId: 'y', role: 'king', samples: 1, joinedAt: 1, lastSeen: 1 })
     r.members.set('z', { ...member('other') })
-    r.heads.set('h', { peerId: 'h', manifest: 'c', version: Number.NaN, samples: 1, encoding: 'fp32', timestamp: 1 })
-    r.metrics.push([{ peerId: 'a', round: 1, loss: 1, accuracy: 7, timestamp: 1 }, null])
+    r.rounds.set('h', 'not a log')
+    r.rounds.set('m', new Y.Map())
+    const log = new Y.Array<unknown>()
+    r.rounds.set('n', log)
+    log.push([null, 7, { round: 1, loss: 1, accuracy: 0.5, timestamp: 1 }, { round: 1, loss: 1, accuracy: 0.5, timestamp: 1, head: { manifest: 'c', version: Number.NaN, samples: 1, encoding: 'fp32', timestamp: 1 } }])
+    // a well-formed head whose metrics are not (a peer without data reports no loss): the head counts
+    log.push([{ round: 2, loss: null, accuracy: 7, timestamp: 2, head: { manifest: 'c', version: 2, samples: 0, encoding: 'fp32', timestamp: 2 } }])
     upsertMember(doc, member('ok'))
     expect(listMembers(doc).map(m => m.peerId)).toEqual(['ok'])
-    expect(listHeads(doc)).toEqual([])
+    expect(listHeads(doc)).toEqual([{ peerId: 'n', manifest: 'c', version: 2, samples: 0, encoding: 'fp32', timestamp: 2 }])
     expect(listMetrics(doc)).toEqual([])
   })
 
-  it('keeps each peer\'s latest metrics only, and replicas that trimmed apart still converge', () => {
+  it('keeps each peer\'s latest rounds only, and replicas that trimmed apart still converge', () => {
     const a = createSessionDoc()
     const b = createSessionDoc()
-    const metric = (peerId: string, round: number) => ({ peerId, round, loss: 1, accuracy: 0.5, bytesSent: 0, bytesReceived: 0, timestamp: round })
-    for (let round = 1; round <= 10; round++) {
-      appendMetric(a, metric('pa', round), { keep: 3 })
-      appendMetric(b, metric('pb', round), { keep: 4 })
+    for (let v = 1; v <= 10; v++) {
+      recordRound(a, round('pa', v), { keep: 3 })
+      recordRound(b, round('pb', v), { keep: 4 })
       // exchange every other round, so each replica trims entries the other has and has not seen
-      if (round % 2 === 0) {
+      if (v % 2 === 0) {
         applyRemoteUpdate(a, encodeState(b, encodeStateVector(a)))
         applyRemoteUpdate(b, encodeState(a, encodeStateVector(b)))
       }
@@ -77,10 +99,32 @@ describe('session document', () => {
     expect(sameState(a, b)).toBe(true)
     expect(listMetrics(a, 'pa').map(m => m.round)).toEqual([8, 9, 10])
     expect(listMetrics(a, 'pb').map(m => m.round)).toEqual([7, 8, 9, 10])
+    expect(listMetrics(a).map(m => m.peerId)).toEqual(['pa', 'pa', 'pa', 'pb', 'pb', 'pb', 'pb'])
     const c = createSessionDoc()
-    for (let round = 1; round <= METRICS_PER_PEER + 5; round++) appendMetric(c, metric('pc', round))
-    expect(listMetrics(c)).toHaveLength(METRICS_PER_PEER)
+    for (let v = 1; v <= ROUNDS_KEPT + 5; v++) recordRound(c, round('pc', v))
+    expect(listMetrics(c)).toHaveLength(ROUNDS_KEPT)
     expect(listMetrics(c)[0]?.round).toBe(6)
+  })
+
+  it('stays the same size however many rounds its members trim: a replica\'s structs do not grow with rounds', () => {
+    // every replica applies every member's round as it arrives, as gossip delivers it
+    const sizeAfter = (rounds: number): { structs: number, bytes: number } => {
+      const members = Array.from({ length: 5 }, () => createSessionDoc())
+      const replica = createSessionDoc()
+      members.forEach((m, i) => {
+        m.on('update', (u: Uint8Array) => { applyRemoteUpdate(replica, u) })
+        upsertMember(m, member(`p${i}`))
+      })
+      for (let v = 1; v <= rounds; v++) members.forEach((m, i) => { recordRound(m, round(`p${i}`, v), { keep: 20 }) })
+      return { structs: structs(replica), bytes: encodeState(replica).length }
+    }
+    const short = sizeAfter(40)
+    const long = sizeAfter(400)
+    // per member: its member entry, its log, the deleted run and the live run behind it
+    expect(long.structs).toBe(short.structs)
+    expect(long.structs).toBe(5 * 4)
+    // the encoding differs only in the clock numbers' varint lengths
+    expect(long.bytes).toBeLessThan(short.bytes * 1.1)
   })
 
   it('keeps a trim in [0, 0.5) from another peer and drops one out of range, so every peer falls back alike', () => {
@@ -102,9 +146,8 @@ describe('session document', () => {
         syncPair(left, right)
         for (const [onLeft, peer, v] of ops) {
           const doc = onLeft ? left : right
-          if (v % 3 === 0) upsertMember(doc, member(peer, v))
-          else if (v % 3 === 1) setHead(doc, head(peer, v))
-          else appendMetric(doc, { peerId: peer, round: v, loss: 1 / v, accuracy: 0.5, bytesSent: v, bytesReceived: v, timestamp: v })
+          if (v % 2 === 0) upsertMember(doc, member(peer, v))
+          else recordRound(doc, round(peer, (getHead(doc, peer)?.version ?? 0) + v))
         }
         syncPair(left, right)
         expect(sameState(left, right)).toBe(true)

@@ -10,7 +10,7 @@ import { MurmurError } from '../errors.js'
 import type { ModelSnapshot } from '../learn/index.js'
 import type { Dataset } from '../train/index.js'
 import {
-  createSessionDoc, getConfig, setConfig, upsertMember, touchMember, markMemberLeft, setHead, getHead, appendMetric, listHeads
+  createSessionDoc, getConfig, setConfig, upsertMember, markMemberLeft, recordRound, getHead, listHeads
 } from '../state/index.js'
 import type { AveragingRule, SessionConfig, ModelHead } from '../state/index.js'
 import type { VerifiedHead } from '../mesh/index.js'
@@ -44,8 +44,6 @@ export interface SessionInit {
   staleAfter?: number
   /** Per-round limit for fetching neighbours' models (ms). @default 30000 */
   fetchTimeout?: number
-  /** Write a metrics line to the shared document every this many rounds. @default 1 */
-  metricsEvery?: number
   /** Seed of this peer's neighbour choices. @default random */
   seed?: number
   /** Keep the blocks of this many of our own past versions (older ones are deleted). @default 2 */
@@ -157,8 +155,10 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     }
     this.config = await this.waitForConfig(options.signal)
     this.topk ??= topKWireFor(this.config.encoding, { shards: this.fetched, onBytes: n => { this.bytesReceived += n } })
-    // heads only move forward: a restarted peer continues after the version it last published
-    this.version = Math.max(this.version, getHead(this.doc, this.peerId)?.version ?? 0)
+    // heads only move forward: a restarted peer continues after the version it last recorded,
+    // skipping one, which it may have announced and crashed before recording
+    const recorded = getHead(this.doc, this.peerId)?.version
+    if (recorded != null) this.version = Math.max(this.version, recorded + 1)
     this.trainer = await this.init.createTrainer(this.config.model)
     if (this.stoppedAt != null) this.trainer.setSnapshot(this.stoppedAt)
     const now = Date.now()
@@ -225,7 +225,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     const trainMs = Date.now() - t0
 
     const own = trainer.getSnapshot()
-    await this.publish(own, trained.loss)
+    const head = await this.publish(own, trained.loss)
 
     const t1 = Date.now()
     const chosen = await this.pickNeighbours(config.fanOut)
@@ -276,16 +276,18 @@ export class Session extends TypedEventEmitter<SessionEvents> {
       fetchMs,
       mergeMs
     }
-    touchMember(this.doc, this.peerId, Date.now())
-    if (this.round % (this.init.metricsEvery ?? 1) === 0) {
-      appendMetric(this.doc, { peerId: this.peerId, round: this.round, loss: trained.loss, accuracy: evaluation.accuracy, bytesSent: this.bytesSent, bytesReceived: this.bytesReceived, timestamp: Date.now() })
-    }
+    // the round's only write to the document (see RoundRecord): gossip carried the head already
+    recordRound(this.doc, {
+      head,
+      metrics: { peerId: this.peerId, round: this.round, loss: trained.loss, accuracy: evaluation.accuracy, bytesSent: this.bytesSent, bytesReceived: this.bytesReceived, timestamp: Date.now() }
+    })
     this.safeDispatchEvent('round', { detail: metrics })
     this.safeDispatchEvent('metrics', { detail: metrics })
     return metrics
   }
 
-  private async publish (snapshot: ModelSnapshot, loss: number): Promise<void> {
+  /** Store and announce a new version of our model; its head goes into the document with the round's record. */
+  private async publish (snapshot: ModelSnapshot, loss: number): Promise<ModelHead> {
     const config = this.config as SessionConfig
     this.version++
     const content = await createSessionContent(config.encoding, this.topk, snapshot, {
@@ -304,7 +306,6 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     this.ownVersions.push({ manifest: content.manifestCid, blocks: [content, ...companions].flatMap(c => [c.manifestCid, ...c.shards.map(s => s.cid)]) })
     await this.prune()
     const head: ModelHead = { peerId: this.peerId, manifest: content.manifestCid.toString(), version: this.version, samples: this.init.train.count, encoding: headEncoding(config.encoding), timestamp: Date.now() }
-    setHead(this.doc, head)
     await this.node.services.heads.announce(this.id, {
       manifest: content.manifestCid.bytes,
       version: this.version,
@@ -314,6 +315,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
       loss,
       accuracy: Number.NaN
     }).catch(() => {})
+    return head
   }
 
   /** The blocks of our own kept versions, as CID strings. */

@@ -1,8 +1,8 @@
 import * as Y from 'yjs'
 import { MurmurError } from '../errors.js'
-import { parseConfig, parseGrant, parseHead, parseMember, parseMetric } from './parse.js'
+import { parseConfig, parseGrant, parseMember, parseRound } from './parse.js'
 import { roots } from './schema.js'
-import type { Member, MetricEntry, ModelHead, SessionConfig, StoredGrant } from './schema.js'
+import type { Member, MetricEntry, ModelHead, RoundRecord, SessionConfig, StoredGrant } from './schema.js'
 
 /** A state update or state vector that cannot be decoded. */
 export class InvalidStateUpdateError extends MurmurError {
@@ -12,8 +12,11 @@ export class InvalidStateUpdateError extends MurmurError {
   }
 }
 
-/** Metrics entries each peer keeps of its own in the session document (its latest rounds). */
-export const METRICS_PER_PEER = 200
+/**
+ * Round records each member keeps of its own in the session document (its latest rounds):
+ * what the demo's charts show, and a bound on what a joining replica downloads.
+ */
+export const ROUNDS_KEPT = 200
 
 /** Origin tag for updates that arrived from the network, so observers can tell them apart. */
 export const REMOTE_ORIGIN = Symbol('murmur:remote')
@@ -41,21 +44,16 @@ export function upsertMember (doc: Y.Doc, member: Member): void {
   roots(doc).members.set(member.peerId, { ...member })
 }
 
-/** Record that a member was seen at `now`, if it is a member. */
-export function touchMember (doc: Y.Doc, peerId: string, now: number): void {
-  const m = getMember(doc, peerId)
-  if (m != null && now > m.lastSeen) upsertMember(doc, { ...m, lastSeen: now })
-}
-
 /** Mark a member as having left on purpose. */
 export function markMemberLeft (doc: Y.Doc, peerId: string, now: number): void {
   const m = getMember(doc, peerId)
   if (m != null) upsertMember(doc, { ...m, leftAt: now, lastSeen: Math.max(m.lastSeen, now) })
 }
 
-/** One member, or undefined. */
+/** One member (its `lastSeen` includes its newest round), or undefined. */
 export function getMember (doc: Y.Doc, peerId: string): Member | undefined {
-  return parseMember(roots(doc).members.get(peerId))
+  const m = parseMember(roots(doc).members.get(peerId))
+  return m?.peerId === peerId ? withRounds(doc, m) : undefined
 }
 
 /** Every well-formed member, sorted by peer id. */
@@ -63,60 +61,95 @@ export function listMembers (doc: Y.Doc): Member[] {
   const out: Member[] = []
   for (const [key, v] of roots(doc).members.entries()) {
     const m = parseMember(v)
-    if (m != null && m.peerId === key) out.push(m)
+    if (m != null && m.peerId === key) out.push(withRounds(doc, m))
   }
-  return out.sort((a, b) => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0)
+  return out.sort((a, b) => byPeerId(a.peerId, b.peerId))
+}
+
+function withRounds (doc: Y.Doc, m: Member): Member {
+  const last = roundsOf(doc, m.peerId).at(-1)
+  const seen = last?.metrics?.timestamp ?? last?.head.timestamp ?? 0
+  return seen > m.lastSeen ? { ...m, lastSeen: seen } : m
+}
+
+function byPeerId (a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
 }
 
 /**
- * Publish a member's newest head. Heads only move forward: an older or equal version is
- * ignored (returns false), so a replayed announcement cannot roll a peer back.
+ * Record one of this member's rounds: the head it published and the round's metrics, as one
+ * entry of its round log, dropping its oldest entries beyond `keep` (default `ROUNDS_KEPT`).
+ * A member writes nothing else per round (see `RoundRecord`). Heads only move forward: a
+ * version not above the member's newest throws.
  */
-export function setHead (doc: Y.Doc, head: ModelHead): boolean {
-  const current = getHead(doc, head.peerId)
-  if (current != null && current.version >= head.version) return false
-  roots(doc).heads.set(head.peerId, { ...head })
-  return true
-}
-
-/** A member's head, or undefined. */
-export function getHead (doc: Y.Doc, peerId: string): ModelHead | undefined {
-  const h = parseHead(roots(doc).heads.get(peerId))
-  return h?.peerId === peerId ? h : undefined
-}
-
-/** Every well-formed head, newest version first. */
-export function listHeads (doc: Y.Doc): ModelHead[] {
-  const out: ModelHead[] = []
-  for (const [key, v] of roots(doc).heads.entries()) {
-    const h = parseHead(v)
-    if (h != null && h.peerId === key) out.push(h)
+export function recordRound (doc: Y.Doc, record: RoundRecord, options: { keep?: number } = {}): void {
+  const { head, metrics } = record
+  if (head.peerId !== metrics.peerId) {
+    throw new MurmurError(`a round record is one member's, but its head names ${head.peerId} and its metrics ${metrics.peerId}`, 'ERR_INVALID_ROUND')
   }
-  return out.sort((a, b) => b.version - a.version || (a.peerId < b.peerId ? -1 : 1))
-}
-
-/** Append to the metrics log, dropping this peer's oldest entries beyond `keep` (default `METRICS_PER_PEER`). */
-export function appendMetric (doc: Y.Doc, entry: MetricEntry, options: { keep?: number } = {}): void {
-  const keep = options.keep ?? METRICS_PER_PEER
-  const metrics = roots(doc).metrics
+  const current = getHead(doc, head.peerId)
+  if (current != null && current.version >= head.version) {
+    throw new MurmurError(`heads only move forward: ${head.peerId} already published version ${current.version}, not ${head.version}`, 'ERR_STALE_HEAD')
+  }
+  const keep = Math.max(1, options.keep ?? ROUNDS_KEPT)
+  const rounds = roots(doc).rounds
   doc.transact(() => {
-    metrics.push([{ ...entry }])
-    // every replica holds every peer's log: without a bound a long session's document grows
-    // by peers × rounds. A peer trims only its own entries, so trims never conflict.
-    const mine: number[] = []
-    metrics.forEach((v, index) => { if ((v as { peerId?: unknown } | null)?.peerId === entry.peerId) mine.push(index) })
-    for (let k = mine.length - keep - 1; k >= 0; k--) metrics.delete(mine[k] as number, 1)
+    let log = rounds.get(head.peerId)
+    if (!(log instanceof Y.Array)) {
+      log = new Y.Array<unknown>()
+      rounds.set(head.peerId, log)
+    }
+    const entries = log as Y.Array<unknown>
+    const { peerId: _p, ...line } = metrics
+    const { peerId: _h, ...published } = head
+    entries.push([{ ...line, head: published }])
+    // a peer trims only its own log, so trims never conflict
+    if (entries.length > keep) entries.delete(0, entries.length - keep)
   })
 }
 
-/** The metrics log (well-formed entries), optionally only one peer's, in insertion order. */
-export function listMetrics (doc: Y.Doc, peerId?: string): MetricEntry[] {
-  const out: MetricEntry[] = []
-  for (const v of roots(doc).metrics.toArray()) {
-    const e = parseMetric(v)
-    if (e != null && (peerId == null || e.peerId === peerId)) out.push(e)
+/** A round record as read back: its metrics may be malformed (a peer without data reports no loss). */
+interface ReadRound {
+  head: ModelHead
+  metrics?: MetricEntry
+}
+
+/** A member's round records whose head is well-formed, oldest first. */
+function roundsOf (doc: Y.Doc, peerId: string): ReadRound[] {
+  const log = roots(doc).rounds.get(peerId)
+  if (!(log instanceof Y.Array)) return []
+  const out: ReadRound[] = []
+  for (const v of log.toArray()) {
+    const r = parseRound(v, peerId)
+    if (r != null) out.push(r)
   }
   return out
+}
+
+/** Peer ids with a round log, sorted (map order differs between replicas). */
+function roundLogs (doc: Y.Doc): string[] {
+  return [...roots(doc).rounds.keys()].sort(byPeerId)
+}
+
+/** A member's newest head (the highest version in its round log), or undefined. */
+export function getHead (doc: Y.Doc, peerId: string): ModelHead | undefined {
+  let best: ModelHead | undefined
+  for (const { head } of roundsOf(doc, peerId)) {
+    if (best == null || head.version > best.version) best = head
+  }
+  return best
+}
+
+/** Every member's newest head, newest version first. */
+export function listHeads (doc: Y.Doc): ModelHead[] {
+  const out = roundLogs(doc).flatMap(peerId => getHead(doc, peerId) ?? [])
+  return out.sort((a, b) => b.version - a.version || byPeerId(a.peerId, b.peerId))
+}
+
+/** The metrics of every member's kept rounds (or only `peerId`'s), by peer id, then oldest first. */
+export function listMetrics (doc: Y.Doc, peerId?: string): MetricEntry[] {
+  const peers = peerId != null ? [peerId] : roundLogs(doc)
+  return peers.flatMap(p => roundsOf(doc, p).flatMap(r => r.metrics ?? []))
 }
 
 /** Store a member's grant (private sessions). */

@@ -73,6 +73,19 @@ export function parseMetric (v: unknown): MetricEntry | undefined {
   return { peerId, round, loss, accuracy, bytesSent, bytesReceived, timestamp }
 }
 
+/**
+ * One entry of `peerId`'s round log from an untrusted value: its head, and its metrics when
+ * they are well-formed too (a peer that holds no data reports no loss), or undefined when
+ * the head is malformed. Entries carry no peer id: the log they sit in names their member.
+ */
+export function parseRound (v: unknown, peerId: string): { head: ModelHead, metrics?: MetricEntry } | undefined {
+  if (!isObj(v)) return undefined
+  const head = parseHead(isObj(v.head) ? { ...v.head, peerId } : undefined)
+  if (head == null) return undefined
+  const metrics = parseMetric({ ...v, peerId })
+  return metrics != null ? { head, metrics } : { head }
+}
+
 /** A `StoredGrant` from an untrusted document value, or undefined when malformed. */
 export function parseGrant (v: unknown): StoredGrant | undefined {
   if (!isObj(v)) return undefined

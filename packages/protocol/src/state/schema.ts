@@ -10,10 +10,11 @@ export const ROOTS = {
   members: 'members',
   /** key → JSON value (`SessionConfig` fields) */
   config: 'config',
-  /** peer id → `ModelHead` */
-  heads: 'heads',
-  /** append-only list of `MetricEntry` */
-  metrics: 'metrics',
+  /**
+   * peer id → `Y.Array` of that member's latest rounds (`RoundRecord`s, oldest first),
+   * written only by the member, one entry per round.
+   */
+  rounds: 'rounds',
   /** peer id → `StoredGrant` (private sessions) */
   grants: 'grants'
 } as const
@@ -30,12 +31,17 @@ export interface Member {
   /** Training samples the member holds. */
   samples: number
   joinedAt: number
+  /**
+   * When the member last wrote to the session: its join, its departure or its newest round
+   * record (`getMember` and `listMembers` fold the round records in; rounds do not rewrite
+   * the member entry).
+   */
   lastSeen: number
   /** Set when the member left on purpose. */
   leftAt?: number
 }
 
-/** The newest model a member published. */
+/** A member's model head, as `getHead` and `listHeads` read it from its round records. */
 export interface ModelHead {
   peerId: string
   /** Manifest CID (base32 string). */
@@ -47,7 +53,7 @@ export interface ModelHead {
   timestamp: number
 }
 
-/** One line of the session's metrics log. */
+/** One member's metrics of one round, as `listMetrics` reads them from its round records. */
 export interface MetricEntry {
   peerId: string
   round: number
@@ -56,6 +62,18 @@ export interface MetricEntry {
   bytesSent: number
   bytesReceived: number
   timestamp: number
+}
+
+/**
+ * What a member writes to the document once per round: the head it published and the
+ * round's metrics, in one entry. One entry per round is what keeps a long session's
+ * document flat: Yjs merges a client's deleted items only when their clocks are contiguous,
+ * so a member whose only per-round write is this push leaves one deleted run behind its
+ * window, however many rounds it trims.
+ */
+export interface RoundRecord {
+  head: ModelHead
+  metrics: MetricEntry
 }
 
 /** A membership grant as stored in the document (bytes as base64url). */
@@ -114,8 +132,7 @@ export interface SessionConfig {
 export interface SessionRoots {
   members: Y.Map<unknown>
   config: Y.Map<unknown>
-  heads: Y.Map<unknown>
-  metrics: Y.Array<unknown>
+  rounds: Y.Map<unknown>
   grants: Y.Map<unknown>
 }
 
@@ -131,8 +148,7 @@ export function roots (doc: Y.Doc): SessionRoots {
   return {
     members: doc.getMap(ROOTS.members),
     config: doc.getMap(ROOTS.config),
-    heads: doc.getMap(ROOTS.heads),
-    metrics: doc.getArray(ROOTS.metrics),
+    rounds: doc.getMap(ROOTS.rounds),
     grants: doc.getMap(ROOTS.grants)
   }
 }
