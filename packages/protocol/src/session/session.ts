@@ -44,6 +44,11 @@ export interface SessionInit {
   staleAfter?: number
   /** Per-round limit for fetching neighbours' models (ms). @default 30000 */
   fetchTimeout?: number
+  /**
+   * Rounds of this peer's history (head and metrics) kept in the shared document, which
+   * every replica holds and every joining peer downloads. @default ROUNDS_KEPT (200)
+   */
+  roundsKept?: number
   /** Seed of this peer's neighbour choices. @default random */
   seed?: number
   /** Keep the blocks of this many of our own past versions (older ones are deleted). @default 2 */
@@ -280,7 +285,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     recordRound(this.doc, {
       head,
       metrics: { peerId: this.peerId, round: this.round, loss: trained.loss, accuracy: evaluation.accuracy, bytesSent: this.bytesSent, bytesReceived: this.bytesReceived, timestamp: Date.now() }
-    })
+    }, { keep: this.init.roundsKept })
     this.safeDispatchEvent('round', { detail: metrics })
     this.safeDispatchEvent('metrics', { detail: metrics })
     return metrics
