@@ -7,8 +7,9 @@
  */
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import type * as Y from 'yjs'
 import {
-  Session, Trainer, createSessionDoc, directSessionPeers, mnistMlp, partitionDirichlet, partitionIid, subset, MemoryShardStore
+  Session, Trainer, createSessionDoc, directSessionPeers, getHead, mnistMlp, partitionDirichlet, partitionIid, subset, MemoryShardStore
 } from '@murmur/protocol'
 import type { AveragingRule, Dataset, ModelConfig, RoundMetrics, SessionConfig, ShardStore } from '@murmur/protocol'
 import { runAgent } from './agent.js'
@@ -55,7 +56,10 @@ export interface TrainingAgentOptions extends Omit<AgentOptions, 'services' | 's
   rule?: AveragingRule
   /** Write this session config when the document has none: this agent creates the session. */
   create?: SessionConfig
-  /** Wait for this many direct session peers before the first round. @default 0 */
+  /**
+   * Wait for this many direct session peers before the first round, or less long: until one
+   * direct peer has begun training (announced a head). @default 0
+   */
   waitPeers?: number
   /** Longest wait for `waitPeers` and for the session config to arrive (ms). @default 60000 */
   waitTimeout?: number
@@ -71,7 +75,8 @@ export type TrainingAgentEvent =
   | { type: 'storage', shards: StoreCheck, checkpoints: StoreCheck & { orphans: number }, doc: { records: number, droppedBytes: number, skipped: number } }
   | { type: 'resume', lastGood: LastGood, accuracy: number }
   | { type: 'resume-failed', reason: string }
-  | { type: 'peers', direct: number, wanted: number }
+  /** The wait for `waitPeers` ended: `training` of the `direct` peers had already announced a head. */
+  | { type: 'peers', direct: number, wanted: number, training: number }
   | { type: 'round', metrics: RoundMetrics, backend: string }
   | { type: 'checkpoint', lastGood: LastGood }
   | { type: 'warning', message: string }
@@ -193,13 +198,9 @@ export async function runTrainingAgent (options: TrainingAgentOptions): Promise<
 
   const wanted = options.waitPeers ?? 0
   if (wanted > 0) {
-    const end = Date.now() + waitTimeout
-    while (directSessionPeers(agent.node.getConnections(), relays).size < wanted && Date.now() < end) {
-      await new Promise(resolve => setTimeout(resolve, 200))
-    }
-    const direct = directSessionPeers(agent.node.getConnections(), relays).size
-    emit({ type: 'peers', direct, wanted })
-    if (direct < wanted) emit({ type: 'warning', message: `only ${direct} of ${wanted} peers connected directly within ${waitTimeout} ms; training anyway` })
+    const { direct, training } = await waitForPeers(agent, doc, options.session, relays, wanted, waitTimeout)
+    emit({ type: 'peers', direct, wanted, training })
+    if (direct < wanted && training === 0) emit({ type: 'warning', message: `only ${direct} of ${wanted} peers connected directly within ${waitTimeout} ms; training anyway` })
   }
 
   const saver = checkpoints != null ? checkpointSaver(checkpoints, options.session, emit) : undefined
@@ -212,6 +213,36 @@ export async function runTrainingAgent (options: TrainingAgentOptions): Promise<
   const done = session.run({ maxRounds: options.rounds, signal: controller.signal })
   let stopping: Promise<void> | undefined
   return { agent, session, done, stop: async () => { stopping ??= stopAll(); await stopping } }
+}
+
+/**
+ * Wait until `wanted` direct session peers are connected, or until one of the direct peers
+ * has begun training. The count alone is a one-sided barrier: the agent the others reach
+ * first has its peers while they still wait for each other (discovery dials one pass apart),
+ * and with short rounds it could run every round before any of them published a head,
+ * merging with nobody. A peer that is training already is what the wait is for, so follow it.
+ */
+async function waitForPeers (agent: Agent, doc: Y.Doc, session: string, relays: ReadonlySet<string>, wanted: number, ms: number): Promise<{ direct: number, training: number }> {
+  const heads = agent.node.services.heads
+  const count = (): { direct: number, training: number } => {
+    const direct = directSessionPeers(agent.node.getConnections(), relays)
+    // a head arrives by gossip each round, or earlier in the document state sync replicates
+    const announced = heads.heads(session)
+    const training = [...direct].filter(p => announced.has(p) || getHead(doc, p) != null).length
+    return { direct: direct.size, training }
+  }
+  const end = Date.now() + ms
+  let now = count()
+  while (now.direct < wanted && now.training === 0 && Date.now() < end) {
+    // a head wakes the wait at once: the peer it follows may run only a few short rounds
+    await new Promise<void>(resolve => {
+      const wake = (): void => { clearTimeout(timer); heads.removeEventListener('head', wake); resolve() }
+      const timer = setTimeout(wake, 200)
+      heads.addEventListener('head', wake)
+    })
+    now = count()
+  }
+  return now
 }
 
 async function restoreCheckpoint (checkpoints: ModelCheckpoints | undefined, session: string, emit: (e: TrainingAgentEvent) => void): Promise<Awaited<ReturnType<ModelCheckpoints['restore']>>> {

@@ -79,7 +79,8 @@ Training flags:
   --encoding <e>           fp32, fp16 or int8 shards (default fp16)
   --local-steps <n>        minibatch steps per round (default 20; batch size 32)
   --trim <f>               fraction trimmed-mean cuts from each side, in [0, 0.5) (default 0.2)
-  --wait-peers <n>       wait for n direct session peers before the first round (default 0)
+  --wait-peers <n>       wait for n direct session peers before the first round, or until a
+                         direct peer is training already (default 0)
   --wait-timeout <s>     longest wait for --wait-peers and for the session config (default 60)
   --backend <b>          wasm or cpu (default: the faster on a short probe)`,
   demo: `Usage: murmur demo [flags]
@@ -363,7 +364,7 @@ function printTrainingEvent (event: TrainingAgentEvent, out: (line: string) => v
     }
     case 'resume': out(`RESUME round=${event.lastGood.round} acc=${f(event.accuracy)} saved-acc=${f(event.lastGood.accuracy)} manifest=${event.lastGood.manifest}`); break
     case 'resume-failed': out(`RESUME-FAILED ${event.reason}`); break
-    case 'peers': out(`PEERS direct=${event.direct} wanted=${event.wanted}`); break
+    case 'peers': out(`PEERS direct=${event.direct} wanted=${event.wanted} training=${event.training}`); break
     case 'round': {
       const m = event.metrics
       out(`ROUND ${m.round} loss=${f(m.loss)} acc=${f(m.accuracy)} merged=${m.mergedWith.length} sent=${m.bytesSent} recv=${m.bytesReceived} backend=${event.backend} with=${m.mergedWith.join(',')}`)
