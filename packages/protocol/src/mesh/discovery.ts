@@ -14,7 +14,7 @@ import type { CID } from 'multiformats/cid'
 import type * as Y from 'yjs'
 import { cidForBytes } from '../content/index.js'
 import { listMembers } from '../state/index.js'
-import { sleep } from './deadline.js'
+import { deadline, sleep } from './deadline.js'
 
 /** The DHT key every member of `session` provides. */
 export async function sessionRendezvous (session: string): Promise<CID> {
@@ -132,8 +132,9 @@ export function discoverSessionPeers (node: SessionDiscoveryNode, init: SessionD
     if (direct.has(peer) || direct.size + dialling.size >= maxPeers) return
     if ((backoff.get(peer)?.until ?? 0) > Date.now()) return
     dialling.add(peer)
+    const limit = deadline(signal, init.dialTimeout ?? 15_000)
     try {
-      await dialMember(id, addrs, { signal: AbortSignal.any([signal, AbortSignal.timeout(init.dialTimeout ?? 15_000)]) })
+      await dialMember(id, addrs, { signal: limit.signal })
       backoff.delete(peer)
       discovery.onDial?.(peer)
     } catch (err) {
@@ -143,7 +144,22 @@ export function discoverSessionPeers (node: SessionDiscoveryNode, init: SessionD
       backoff.set(peer, { failures, until: Date.now() + Math.min(MAX_BACKOFF, first * 2 ** failures) })
       discovery.onDial?.(peer, err as Error)
     } finally {
+      limit.clear()
       dialling.delete(peer)
+    }
+  }
+
+  // per-call signals are children of the discovery's long-lived one, detached when the call
+  // ends (AbortSignal.any would keep each in its set of dependants: see deadline.ts)
+  const provideFor = async (key: CID, ms: number): Promise<void> => {
+    const limit = deadline(signal, ms)
+    try {
+      await node.contentRouting.provide(key, { signal: limit.signal })
+      providedAt = Date.now()
+    } catch {
+      /* no DHT server reachable yet: next pass */
+    } finally {
+      limit.clear()
     }
   }
 
@@ -163,18 +179,22 @@ export function discoverSessionPeers (node: SessionDiscoveryNode, init: SessionD
     // is found: a DHT query can wait seconds on peers it cannot reach
     const providing = Date.now() - providedAt < (init.reprovideEvery ?? 30_000)
       ? Promise.resolve()
-      : node.contentRouting.provide(key, { signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) })
-        .then(() => { providedAt = Date.now() }, () => { /* no DHT server reachable yet: next pass */ })
+      : provideFor(key, 10_000)
     const found = new Set<string>()
+    const lookup = deadline(signal, init.lookupTimeout ?? 8000)
     try {
-      for await (const provider of node.contentRouting.findProviders(key, { signal: AbortSignal.any([signal, AbortSignal.timeout(init.lookupTimeout ?? 8000)]) })) {
+      for await (const provider of node.contentRouting.findProviders(key, { signal: lookup.signal })) {
         const peer = provider.id.toString()
         if (found.has(peer)) continue
         found.add(peer)
         consider(peer, provider.multiaddrs)
         if (found.size >= MAX_FOUND) break
       }
-    } catch { /* a lookup that timed out still yielded what it found */ }
+    } catch {
+      /* a lookup that timed out still yielded what it found */
+    } finally {
+      lookup.clear()
+    }
     if (init.doc != null) {
       for (const m of listMembers(init.doc)) {
         if (m.leftAt == null && !found.has(m.peerId)) consider(m.peerId, [])
