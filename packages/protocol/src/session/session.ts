@@ -341,19 +341,24 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     }
   }
 
-  /** Live candidate heads: gossip and the document, newest version per peer. */
+  /**
+   * Live candidate heads, one per peer: its newest signed gossip announcement, or the
+   * document's head for a peer not heard from by gossip yet. Gossip is the author's own
+   * signed word and reaches us before the round's record; the document is anyone's (a member
+   * may forge an entry in another's log), so it only fills gaps.
+   */
   private candidates (): Array<{ peer: string, manifest: CID, version: number }> {
     const now = Date.now()
     const staleAfter = this.init.staleAfter ?? 120_000
     const best = new Map<string, { peer: string, manifest: CID, version: number, timestamp: number }>()
+    for (const h of this.node.services.heads.heads(this.id).values()) {
+      best.set(h.peer, { peer: h.peer, manifest: h.manifest, version: h.version, timestamp: h.timestamp })
+    }
     for (const h of listHeads(this.doc)) {
+      if (best.has(h.peerId)) continue
       try {
         best.set(h.peerId, { peer: h.peerId, manifest: CID.parse(h.manifest), version: h.version, timestamp: h.timestamp })
       } catch { /* malformed CID in the document: skip */ }
-    }
-    for (const h of this.node.services.heads.heads(this.id).values()) {
-      const cur = best.get(h.peer)
-      if (cur == null || h.version > cur.version) best.set(h.peer, { peer: h.peer, manifest: h.manifest, version: h.version, timestamp: h.timestamp })
     }
     const connected = new Set(this.node.getConnections().filter(c => c.limits == null).map(c => c.remotePeer.toString()))
     const out = []

@@ -79,17 +79,14 @@ function byPeerId (a: string, b: string): number {
 /**
  * Record one of this member's rounds: the head it published and the round's metrics, as one
  * entry of its round log, dropping its oldest entries beyond `keep` (default `ROUNDS_KEPT`).
- * A member writes nothing else per round (see `RoundRecord`). Heads only move forward: a
- * version not above the member's newest throws.
+ * A member writes nothing else per round (see `RoundRecord`). Heads only move forward as the
+ * readers see them (the highest version in the log wins), so a record is always written: an
+ * entry another member forged into our log must not stop us recording our rounds.
  */
 export function recordRound (doc: Y.Doc, record: RoundRecord, options: { keep?: number } = {}): void {
   const { head, metrics } = record
   if (head.peerId !== metrics.peerId) {
     throw new MurmurError(`a round record is one member's, but its head names ${head.peerId} and its metrics ${metrics.peerId}`, 'ERR_INVALID_ROUND')
-  }
-  const current = getHead(doc, head.peerId)
-  if (current != null && current.version >= head.version) {
-    throw new MurmurError(`heads only move forward: ${head.peerId} already published version ${current.version}, not ${head.version}`, 'ERR_STALE_HEAD')
   }
   const keep = Math.max(1, options.keep ?? ROUNDS_KEPT)
   const rounds = roots(doc).rounds
