@@ -65,6 +65,9 @@ describe('session document', () => {
     // a lower version written into the log by someone else does not become the head
     ;(roots(doc).rounds.get('b') as Y.Array<unknown>).push([{ ...round('b', 1).metrics, head: { ...head('b', 1), peerId: undefined } }])
     expect(getHead(doc, 'b')?.version).toBe(5)
+    // nor does one too high to go on from (a restarted peer continues after its head)
+    ;(roots(doc).rounds.get('b') as Y.Array<unknown>).push([{ ...round('b', 1).metrics, head: { ...head('b', Number.MAX_SAFE_INTEGER), peerId: undefined } }])
+    expect(getHead(doc, 'b')?.version).toBe(5)
   })
 
   it('skips malformed values written by another peer instead of trusting or throwing', () => {

@@ -10,6 +10,13 @@ const RULES: readonly AveragingRule[] = ['variance-corrected', 'plain', 'median'
 
 type Obj = Record<string, unknown>
 
+/**
+ * Highest head version believed from the document (2^52: a round a millisecond for 140 000
+ * years). A restarted peer continues after its recorded version, so a forged one near
+ * `Number.MAX_SAFE_INTEGER` would leave it versions the wire cannot carry.
+ */
+const MAX_HEAD_VERSION = 2 ** 52
+
 function isObj (v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
@@ -55,7 +62,7 @@ export function parseHead (v: unknown): ModelHead | undefined {
   const encoding = oneOf(v, 'encoding', HEAD_ENCODINGS)
   const timestamp = num(v, 'timestamp')
   if (peerId == null || manifest == null || version == null || samples == null || encoding == null || timestamp == null) return undefined
-  if (!Number.isInteger(version)) return undefined
+  if (!Number.isInteger(version) || version > MAX_HEAD_VERSION) return undefined
   return { peerId, manifest, version, samples, encoding, timestamp }
 }
 
