@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs'
 import { MemoryDatastore } from 'datastore-core/memory'
 import * as Y from 'yjs'
 import { CID } from 'multiformats/cid'
-import { Session, Trainer, createSessionDoc, partitionIid, sameState, subset, verifyShard } from '@murmur/protocol'
+import { Session, Trainer, createSessionDoc, listMetrics, partitionIid, sameState, subset, verifyShard } from '@murmur/protocol'
 import type { Dataset, ModelConfig, ShardExchange } from '@murmur/protocol'
 import { initNodeBackend, loadMnist } from '../src/data/index.js'
 import { createMemoryPeer } from '../src/sim/memory-peer.js'
@@ -26,6 +26,8 @@ const KEEP_VERSIONS = 4
 // a short window of rounds in the document, so the soak reaches the steady state in which
 // every member trims an entry per round (the default 200 would still be filling at its end)
 const ROUNDS_KEPT = Number(process.env.MURMUR_CHURN_ROUNDS_KEPT ?? 3)
+// a member whose rounds stopped arriving this long ago is trimmed to its newest round
+const PRUNE_AFTER = 5 * EVERY_MS
 const rand = ((s: number) => () => { s = (s * 1103515245 + 12345) % 2147483648; return s / 2147483648 })(42)
 const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)] as T
 
@@ -51,6 +53,8 @@ interface Agent { node: MemoryPeer, datastore: MemoryDatastore, session: Session
 
 const fetches = { ok: 0, failed: 0, rejected: 0, wrong: 0 }
 const live: Agent[] = []
+/** Agents stopped during the soak, and when. */
+const departed: Array<{ peerId: string, at: number }> = []
 let shards: Dataset[] = []
 let test: Dataset
 let joined = 0
@@ -156,7 +160,8 @@ async function startAgent (): Promise<Agent> {
     seed: 7919 + i,
     fetchTimeout: 5000,
     keepVersions: KEEP_VERSIONS,
-    roundsKept: ROUNDS_KEPT
+    roundsKept: ROUNDS_KEPT,
+    pruneDepartedAfter: PRUNE_AFTER
   })
   const peers = live.slice()
   const agent: Agent = { node, datastore, session, running: true }
@@ -175,6 +180,7 @@ async function startAgent (): Promise<Agent> {
 
 async function stopAgent (agent: Agent): Promise<void> {
   live.splice(live.indexOf(agent), 1)
+  departed.push({ peerId: agent.session.peerId, at: Date.now() })
   agent.running = false
   await agent.loop
   await agent.session.stop().catch(() => {})
@@ -213,6 +219,7 @@ describe('churn soak', () => {
     }
 
     // quiescence: stop training everywhere, then every remaining replica must be identical
+    const trainedUntil = Date.now()
     for (const a of live) a.running = false
     await Promise.all(live.map(async a => a.loop))
     const docs = live.map(a => a.session.doc)
@@ -240,6 +247,10 @@ describe('churn soak', () => {
     const first = samples[0] as Sample
     const last = samples[samples.length - 1] as Sample
     expect(last.tensors / last.live).toBeLessThanOrEqual(1.1 * first.tensors / first.live)
+    // members that left long enough before the end are down to their newest round everywhere
+    const longGone = departed.filter(d => d.at < trainedUntil - PRUNE_AFTER - 5000)
+    expect(longGone.length).toBeGreaterThan(0)
+    for (const d of longGone) expect(listMetrics(docs[0] as Y.Doc, d.peerId).length).toBeLessThanOrEqual(1)
     // the document grows with members, not rounds: each member ever started leaves a handful of
     // Yjs structs (member entry, round log, the live and the trimmed run of its rounds, about
     // 8), where writing three fields a round would leave three per round

@@ -2,11 +2,11 @@ import { describe, it, expect } from 'vitest'
 import * as tf from '@tensorflow/tfjs'
 import { CID } from 'multiformats/cid'
 import { Session } from '../src/session/session.js'
-import { createSessionDoc, listHeads } from '../src/state/index.js'
+import { createSessionDoc, getHead, listHeads, listMetrics, sameState } from '../src/state/index.js'
 import type { SessionConfig, SessionEncoding } from '../src/state/index.js'
 import { Trainer } from '../src/train/index.js'
 import type { ModelConfig } from '../src/train/index.js'
-import { createMemoryNode } from './helpers/mesh.js'
+import { createMemoryNode, waitFor } from './helpers/mesh.js'
 import { sessionFixture } from './helpers/session.js'
 import type { MeshNode } from './helpers/mesh.js'
 import { tinyData, tinyModel } from './helpers/tiny-model.js'
@@ -20,7 +20,7 @@ const fx = sessionFixture()
 const NEVER = 600_000
 
 /** Three peers, all connected, one session; every peer merges both others each round. */
-async function triangle (encoding: SessionEncoding, keepVersions: number): Promise<Session[]> {
+async function triangle (encoding: SessionEncoding, keepVersions: number, pruneDepartedAfter = NEVER): Promise<Session[]> {
   fx.nodes = [await createMemoryNode(), await createMemoryNode(), await createMemoryNode()]
   const [a, b, c] = fx.nodes as [MeshNode, MeshNode, MeshNode]
   await Promise.all([b.dial(a.getMultiaddrs()), c.dial(a.getMultiaddrs()), c.dial(b.getMultiaddrs())])
@@ -36,6 +36,7 @@ async function triangle (encoding: SessionEncoding, keepVersions: number): Promi
     seed: i,
     keepVersions,
     staleAfter: NEVER,
+    pruneDepartedAfter,
     fetchTimeout: 20_000
   }))
   await Promise.all(fx.sessions.map(async s => { await s.join({ signal: AbortSignal.timeout(10_000) }) }))
@@ -109,6 +110,27 @@ describe('what a session keeps', () => {
     const announced = own.map(s => s.announced + s.announceFailures)
     const fetchedBlocks = own.map(s => s.fetched)
     for (const [i, n] of announced.entries()) expect(n).toBeLessThanOrEqual(fetchedBlocks[i]!)
+  }, 60_000)
+
+  it('the document keeps only the newest round of a member none of whose rounds arrived for pruneDepartedAfter', async () => {
+    const all = await triangle('fp32', 2, 1500)
+    await rounds(all, 3, [])
+    const [a, b, c] = all as [Session, Session, Session]
+    const gone = c.peerId
+    await c.stop()
+    expect(await waitFor(() => [a, b].every(s => listMetrics(s.doc, gone).length === 3), 10_000)).toBe(true)
+    const last = getHead(c.doc, gone)
+    expect(last?.version).toBe(3)
+    // a round takes well under the 1.5 s: the live members see each other's logs move
+    const until = Date.now() + 2500
+    while (Date.now() < until) await rounds([a, b], 1, [])
+    expect(await waitFor(() => sameState(a.doc, b.doc), 10_000)).toBe(true)
+    for (const s of [a, b]) {
+      expect(listMetrics(s.doc, gone).map(m => m.round)).toEqual([3])
+      expect(getHead(s.doc, gone)).toEqual(last)
+      expect(listMetrics(s.doc, a.peerId)).toHaveLength(a.rounds)
+      expect(listMetrics(s.doc, b.peerId)).toHaveLength(b.rounds)
+    }
   }, 60_000)
 
   it('a stopped session frees its trainer, still reports its model, and a rerun goes on from it', async () => {

@@ -4,7 +4,7 @@ import * as Y from 'yjs'
 import {
   createSessionDoc, setConfig, getConfig, upsertMember, listMembers, getMember, recordRound, getHead, listHeads,
   listMetrics, encodeState, encodeStateVector, applyRemoteUpdate, sameState, roots, markMemberLeft,
-  InvalidStateUpdateError, checkStateVector, ROUNDS_KEPT
+  InvalidStateUpdateError, checkStateVector, ROUNDS_KEPT, roundLogs, trimRounds
 } from '../src/state/index.js'
 import type { Member, ModelHead, RoundRecord } from '../src/state/index.js'
 
@@ -130,6 +130,24 @@ describe('session document', () => {
     expect(long.structs).toBe(5 * 4)
     // the encoding differs only in the clock numbers' varint lengths
     expect(long.bytes).toBeLessThan(short.bytes * 1.1)
+  })
+
+  it('trims a departed member\'s log to its newest round from any replica: concurrent trims converge and leave one deleted run', () => {
+    const gone = createSessionDoc()
+    const a = createSessionDoc()
+    const b = createSessionDoc()
+    gone.on('update', (u: Uint8Array) => { applyRemoteUpdate(a, u); applyRemoteUpdate(b, u) })
+    for (let v = 1; v <= 50; v++) recordRound(gone, round('gone', v))
+    const before = structs(a)
+    trimRounds(a, 'gone')
+    trimRounds(b, 'gone')
+    syncPair(a, b)
+    expect(sameState(a, b)).toBe(true)
+    expect(listMetrics(a, 'gone').map(m => m.round)).toEqual([50])
+    expect(getHead(a, 'gone')).toEqual(head('gone', 50))
+    expect(roundLogs(a)).toEqual([{ peerId: 'gone', entries: 1, newest: 50 }])
+    // its 49 trimmed entries are one struct: the live run split in two
+    expect(structs(a)).toBe(before + 1)
   })
 
   it('keeps a trim in [0, 0.5) from another peer and drops one out of range, so every peer falls back alike', () => {

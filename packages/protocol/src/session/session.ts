@@ -10,7 +10,7 @@ import { MurmurError } from '../errors.js'
 import type { ModelSnapshot } from '../learn/index.js'
 import type { Dataset } from '../train/index.js'
 import {
-  createSessionDoc, getConfig, setConfig, upsertMember, markMemberLeft, recordRound, getHead, listHeads
+  createSessionDoc, getConfig, setConfig, upsertMember, markMemberLeft, recordRound, roundLogs, trimRounds, getHead, listHeads
 } from '../state/index.js'
 import type { AveragingRule, SessionConfig, ModelHead } from '../state/index.js'
 import type { VerifiedHead } from '../mesh/index.js'
@@ -49,6 +49,11 @@ export interface SessionInit {
    * every replica holds and every joining peer downloads. @default ROUNDS_KEPT (200)
    */
   roundsKept?: number
+  /**
+   * Trim another member's rounds in the document to its newest once no new round of it has
+   * arrived for this long (ms, by this peer's clock): it left or vanished. @default 600000
+   */
+  pruneDepartedAfter?: number
   /** Seed of this peer's neighbour choices. @default random */
   seed?: number
   /** Keep the blocks of this many of our own past versions (older ones are deleted). @default 2 */
@@ -104,6 +109,8 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   private bytesSent = 0
   private bytesReceived = 0
   private lastHeadsSeen = new Map<string, number>()
+  /** Each other member's newest round version in the document, and when we saw it change. */
+  private readonly logsSeen = new Map<string, { newest?: number, at: number }>()
   private readonly access?: SessionAccess
   private stopEnforcing?: () => void
   private topk?: TopKWire
@@ -286,6 +293,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
       head,
       metrics: { peerId: this.peerId, round: this.round, loss: trained.loss, accuracy: evaluation.accuracy, bytesSent: this.bytesSent, bytesReceived: this.bytesReceived, timestamp: Date.now() }
     }, { keep: this.init.roundsKept })
+    this.pruneDeparted(Date.now())
     this.safeDispatchEvent('round', { detail: metrics })
     this.safeDispatchEvent('metrics', { detail: metrics })
     return metrics
@@ -321,6 +329,21 @@ export class Session extends TypedEventEmitter<SessionEvents> {
       accuracy: Number.NaN
     }).catch(() => {})
     return head
+  }
+
+  /**
+   * Trim the round logs of members gone for `pruneDepartedAfter`. Gone is judged by when
+   * this peer last saw a log's newest entry change, not by the entry's timestamp: another
+   * machine's clock may be minutes off.
+   */
+  private pruneDeparted (now: number): void {
+    const after = this.init.pruneDepartedAfter ?? 600_000
+    for (const log of roundLogs(this.doc)) {
+      if (log.peerId === this.peerId) continue
+      const seen = this.logsSeen.get(log.peerId)
+      if (seen == null || seen.newest !== log.newest) this.logsSeen.set(log.peerId, { newest: log.newest, at: now })
+      else if (log.entries > 1 && now - seen.at > after) trimRounds(this.doc, log.peerId)
+    }
   }
 
   /** The blocks of our own kept versions, as CID strings. */

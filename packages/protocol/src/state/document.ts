@@ -100,9 +100,30 @@ export function recordRound (doc: Y.Doc, record: RoundRecord, options: { keep?: 
     const { peerId: _p, ...line } = metrics
     const { peerId: _h, ...published } = head
     entries.push([{ ...line, head: published }])
-    // a peer trims only its own log, so trims never conflict
     if (entries.length > keep) entries.delete(0, entries.length - keep)
   })
+}
+
+/** Each round log's member, how many entries it holds, and its newest entry's version. */
+export function roundLogs (doc: Y.Doc): Array<{ peerId: string, entries: number, newest?: number }> {
+  const out: Array<{ peerId: string, entries: number, newest?: number }> = []
+  for (const [peerId, log] of roots(doc).rounds.entries()) {
+    if (!(log instanceof Y.Array)) continue
+    const newest = log.length > 0 ? parseRound(log.get(log.length - 1), peerId)?.head.version : undefined
+    out.push(newest != null ? { peerId, entries: log.length, newest } : { peerId, entries: log.length })
+  }
+  return out.sort((a, b) => byPeerId(a.peerId, b.peerId))
+}
+
+/**
+ * Trim `peerId`'s round log to its newest `keep` entries (default 1, which keeps its last
+ * head and metrics): for a member that is gone, whose window would otherwise stay in every
+ * replica for as long as the session lives. Any replica may trim: deletes of the same entries
+ * merge, and the member's deleted entries join its deleted run.
+ */
+export function trimRounds (doc: Y.Doc, peerId: string, keep = 1): void {
+  const log = roots(doc).rounds.get(peerId)
+  if (log instanceof Y.Array && log.length > keep) log.delete(0, log.length - keep)
 }
 
 /** A round record as read back: its metrics may be malformed (a peer without data reports no loss). */
@@ -124,7 +145,7 @@ function roundsOf (doc: Y.Doc, peerId: string): ReadRound[] {
 }
 
 /** Peer ids with a round log, sorted (map order differs between replicas). */
-function roundLogs (doc: Y.Doc): string[] {
+function logOwners (doc: Y.Doc): string[] {
   return [...roots(doc).rounds.keys()].sort(byPeerId)
 }
 
@@ -139,13 +160,13 @@ export function getHead (doc: Y.Doc, peerId: string): ModelHead | undefined {
 
 /** Every member's newest head, newest version first. */
 export function listHeads (doc: Y.Doc): ModelHead[] {
-  const out = roundLogs(doc).flatMap(peerId => getHead(doc, peerId) ?? [])
+  const out = logOwners(doc).flatMap(peerId => getHead(doc, peerId) ?? [])
   return out.sort((a, b) => b.version - a.version || byPeerId(a.peerId, b.peerId))
 }
 
 /** The metrics of every member's kept rounds (or only `peerId`'s), by peer id, then oldest first. */
 export function listMetrics (doc: Y.Doc, peerId?: string): MetricEntry[] {
-  const peers = peerId != null ? [peerId] : roundLogs(doc)
+  const peers = peerId != null ? [peerId] : logOwners(doc)
   return peers.flatMap(p => roundsOf(doc, p).flatMap(r => r.metrics ?? []))
 }
 

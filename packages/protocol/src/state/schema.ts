@@ -12,7 +12,8 @@ export const ROOTS = {
   config: 'config',
   /**
    * peer id → `Y.Array` of that member's latest rounds (`RoundRecord`s, oldest first),
-   * written only by the member, one entry per round.
+   * appended to only by the member, one entry per round; trimmed by the member, and by
+   * anyone to its newest round once the member has been gone a while (`trimRounds`).
    */
   rounds: 'rounds',
   /** peer id → `StoredGrant` (private sessions) */
