@@ -2,6 +2,7 @@ import * as Y from 'yjs'
 import { MurmurError } from '../errors.js'
 import { parseConfig, parseGrant, parseMember, parseRound } from './parse.js'
 import { roots } from './schema.js'
+import type { ParsedRound } from './parse.js'
 import type { Member, MetricEntry, ModelHead, RoundRecord, SessionConfig, StoredGrant } from './schema.js'
 
 /** A state update or state vector that cannot be decoded. */
@@ -67,7 +68,7 @@ export function listMembers (doc: Y.Doc): Member[] {
 }
 
 function withRounds (doc: Y.Doc, m: Member): Member {
-  const last = roundsOf(doc, m.peerId).at(-1)
+  const last = newestRound(logOf(doc, m.peerId), m.peerId)
   const seen = last?.metrics?.timestamp ?? last?.head.timestamp ?? 0
   return seen > m.lastSeen ? { ...m, lastSeen: seen } : m
 }
@@ -89,27 +90,31 @@ export function recordRound (doc: Y.Doc, record: RoundRecord, options: { keep?: 
     throw new MurmurError(`a round record is one member's, but its head names ${head.peerId} and its metrics ${metrics.peerId}`, 'ERR_INVALID_ROUND')
   }
   const keep = Math.max(1, options.keep ?? ROUNDS_KEPT)
-  const rounds = roots(doc).rounds
   doc.transact(() => {
-    let log = rounds.get(head.peerId)
-    if (!(log instanceof Y.Array)) {
+    let log = logOf(doc, head.peerId)
+    if (log == null) {
       log = new Y.Array<unknown>()
-      rounds.set(head.peerId, log)
+      roots(doc).rounds.set(head.peerId, log)
     }
-    const entries = log as Y.Array<unknown>
     const { peerId: _p, ...line } = metrics
     const { peerId: _h, ...published } = head
-    entries.push([{ ...line, head: published }])
-    if (entries.length > keep) entries.delete(0, entries.length - keep)
+    log.push([{ ...line, head: published }])
+    trimLog(log, keep)
   })
+}
+
+/** Drop all but the newest `keep` entries of a round log. */
+function trimLog (log: Y.Array<unknown>, keep: number): void {
+  if (log.length > keep) log.delete(0, log.length - keep)
 }
 
 /** Each round log's member, how many entries it holds, and its newest entry's version. */
 export function roundLogs (doc: Y.Doc): Array<{ peerId: string, entries: number, newest?: number }> {
   const out: Array<{ peerId: string, entries: number, newest?: number }> = []
-  for (const [peerId, log] of roots(doc).rounds.entries()) {
-    if (!(log instanceof Y.Array)) continue
-    const newest = log.length > 0 ? parseRound(log.get(log.length - 1), peerId)?.head.version : undefined
+  for (const peerId of roots(doc).rounds.keys()) {
+    const log = logOf(doc, peerId)
+    if (log == null) continue
+    const newest = newestRound(log, peerId)?.head.version
     out.push(newest != null ? { peerId, entries: log.length, newest } : { peerId, entries: log.length })
   }
   return out.sort((a, b) => byPeerId(a.peerId, b.peerId))
@@ -122,21 +127,26 @@ export function roundLogs (doc: Y.Doc): Array<{ peerId: string, entries: number,
  * merge, and the member's deleted entries join its deleted run.
  */
 export function trimRounds (doc: Y.Doc, peerId: string, keep = 1): void {
-  const log = roots(doc).rounds.get(peerId)
-  if (log instanceof Y.Array && log.length > keep) log.delete(0, log.length - keep)
+  const log = logOf(doc, peerId)
+  if (log != null) trimLog(log, keep)
 }
 
-/** A round record as read back: its metrics may be malformed (a peer without data reports no loss). */
-interface ReadRound {
-  head: ModelHead
-  metrics?: MetricEntry
+/** `peerId`'s round log, or undefined when it has none (or another member wrote something else there). */
+function logOf (doc: Y.Doc, peerId: string): Y.Array<unknown> | undefined {
+  const log = roots(doc).rounds.get(peerId)
+  return log instanceof Y.Array ? log as Y.Array<unknown> : undefined
+}
+
+/** The newest entry of `peerId`'s round log alone, when well-formed: what `lastSeen` and pruning need. */
+function newestRound (log: Y.Array<unknown> | undefined, peerId: string): ParsedRound | undefined {
+  return log != null && log.length > 0 ? parseRound(log.get(log.length - 1), peerId) : undefined
 }
 
 /** A member's round records whose head is well-formed, oldest first. */
-function roundsOf (doc: Y.Doc, peerId: string): ReadRound[] {
-  const log = roots(doc).rounds.get(peerId)
-  if (!(log instanceof Y.Array)) return []
-  const out: ReadRound[] = []
+function roundsOf (doc: Y.Doc, peerId: string): ParsedRound[] {
+  const log = logOf(doc, peerId)
+  if (log == null) return []
+  const out: ParsedRound[] = []
   for (const v of log.toArray()) {
     const r = parseRound(v, peerId)
     if (r != null) out.push(r)

@@ -80,12 +80,18 @@ export function parseMetric (v: unknown): MetricEntry | undefined {
   return { peerId, round, loss, accuracy, bytesSent, bytesReceived, timestamp }
 }
 
+/** A round log entry as read back: its metrics may be malformed (a peer without data reports no loss). */
+export interface ParsedRound {
+  head: ModelHead
+  metrics?: MetricEntry
+}
+
 /**
  * One entry of `peerId`'s round log from an untrusted value: its head, and its metrics when
  * they are well-formed too (a peer that holds no data reports no loss), or undefined when
  * the head is malformed. Entries carry no peer id: the log they sit in names their member.
  */
-export function parseRound (v: unknown, peerId: string): { head: ModelHead, metrics?: MetricEntry } | undefined {
+export function parseRound (v: unknown, peerId: string): ParsedRound | undefined {
   if (!isObj(v)) return undefined
   const head = parseHead(isObj(v.head) ? { ...v.head, peerId } : undefined)
   if (head == null) return undefined
