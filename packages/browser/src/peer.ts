@@ -11,7 +11,7 @@ import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { murmurServices } from '@murmur/protocol'
-import type { MurmurNode, MurmurServices } from '@murmur/protocol'
+import type { IceServer, MurmurNode, MurmurServices } from '@murmur/protocol'
 import { createLibp2p } from 'libp2p'
 import type { ServiceFactoryMap } from 'libp2p'
 import { BootstrapUnreachableError, InvalidOptionsError } from './errors.js'
@@ -39,7 +39,7 @@ export interface BrowserPeerOptions {
    * STUN/TURN servers for WebRTC. Without one, WebRTC works only between peers on one network.
    * @default []
    */
-  iceServers?: RTCIceServer[]
+  iceServers?: IceServer[]
   /**
    * How long to wait for the first bootstrap relay to answer (ms).
    * @default 10000

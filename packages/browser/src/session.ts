@@ -6,7 +6,7 @@
  */
 import { TypedEventEmitter } from '@libp2p/interface'
 import { applyRemoteUpdate, createSessionDoc, encodeState, getHead, isValidSessionId, Session, Trainer } from '@murmur/protocol'
-import type { AveragingRule, Dataset, ModelConfig, ModelSnapshot, MurmurNode, RoundMetrics, SessionConfig } from '@murmur/protocol'
+import type { AveragingRule, Dataset, IceServer, ModelConfig, ModelSnapshot, MurmurNode, RoundMetrics, SessionConfig } from '@murmur/protocol'
 import { selectBackend } from './backend.js'
 import type { BackendPreference, BackendReport, WasmPaths } from './backend.js'
 import { peerViews } from './connections.js'
@@ -41,7 +41,7 @@ export interface JoinSessionOptions {
   /** @default 'murmur' */
   storageName?: string
   /** @default [] */
-  iceServers?: RTCIceServer[]
+  iceServers?: IceServer[]
   /** Stop after this many rounds in all (rounds done before a reload count). @default unlimited */
   maxRounds?: number
   /** How long to wait for the session's config to arrive (ms). @default 60000 */

@@ -1,7 +1,7 @@
 import type { Connection, PeerId, ServiceMap } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { headsTopic, isValidSessionId, stateTopic } from '@murmur/protocol'
-import type { ShardStore } from '@murmur/protocol'
+import type { IceServer, ShardStore } from '@murmur/protocol'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { ServiceFactoryMap } from 'libp2p'
 import { parseMultiaddr } from './bootstrap.js'
@@ -33,7 +33,7 @@ export interface AgentOptions<S extends ServiceMap = Record<never, never>> {
    * STUN/TURN servers for WebRTC; behind NAT a STUN server is what makes WebRTC work.
    * @default []
    */
-  iceServers?: RTCIceServer[]
+  iceServers?: IceServer[]
   /**
    * How long to wait for the first bootstrap peer before failing.
    * @default 10000

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
 import type { ParseArgsConfig } from 'node:util'
+import type { IceServer } from '@murmur/protocol'
 import { UsageError } from './errors.js'
 import type { Agent, AgentEvent } from './agent.js'
 import type { TrainingAgentEvent } from './agent-train.js'
@@ -140,7 +141,7 @@ function positiveNumber (value: string | undefined, flag: string, command: strin
   return n
 }
 
-function iceServers (values: string[] | undefined, command: string): RTCIceServer[] | undefined {
+function iceServers (values: string[] | undefined, command: string): IceServer[] | undefined {
   if (values == null) return undefined
   const urls = values.flatMap(v => v.split(',')).map(v => v.trim()).filter(v => v !== '')
   for (const url of urls) {

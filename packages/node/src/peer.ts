@@ -12,7 +12,7 @@ import { tcp } from '@libp2p/tcp'
 import { webRTC, webRTCDirect } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { DatastoreShardStore, MemoryShardStore, murmurServices } from '@murmur/protocol'
-import type { MurmurServices, MurmurServicesInit, ShardStore } from '@murmur/protocol'
+import type { IceServer, MurmurServices, MurmurServicesInit, ShardStore } from '@murmur/protocol'
 import { FsDatastore } from 'datastore-fs'
 import { createLibp2p } from 'libp2p'
 import type { Libp2pOptions, ServiceFactoryMap } from 'libp2p'
@@ -110,7 +110,7 @@ export interface NodePeerOptions<S extends ServiceMap = Record<never, never>> {
    * to find their public address.
    * @default [] (host candidates only: works on one LAN)
    */
-  iceServers?: RTCIceServer[]
+  iceServers?: IceServer[]
   /**
    * Act as a circuit relay v2 server. `true` uses the limits documented on
    * `RelayServerLimits`.

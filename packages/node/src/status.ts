@@ -1,5 +1,6 @@
 import type { IdentifyResult, PeerId } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
+import type { IceServer } from '@murmur/protocol'
 import { parseMultiaddr } from './bootstrap.js'
 import { summarizeConnection } from './connection-info.js'
 import type { ConnectionSummary } from './connection-info.js'
@@ -28,7 +29,7 @@ export interface PeerStatusOptions {
    */
   timeout?: number
   /** STUN servers, for `/p2p-circuit/webrtc` targets behind NAT. */
-  iceServers?: RTCIceServer[]
+  iceServers?: IceServer[]
 }
 
 /** Dial a peer from a short-lived node and report who it is, what it speaks and how far it is. */
