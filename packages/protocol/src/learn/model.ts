@@ -2,6 +2,7 @@ import { varianceCorrectedAverage, weightedAverage } from './average.js'
 import { normaliseWeights } from './check.js'
 import { MergeInputError } from './errors.js'
 import { DEFAULT_TRIM, coordinateMedian, trimmedMean } from './robust.js'
+import { assertKnownRule, customMergeRule } from './rules.js'
 import type { MergeOptions, ModelSnapshot, NamedTensor, TensorKind } from './types.js'
 
 const NORM_VARIABLES = new Set(['gamma', 'beta', 'moving_mean', 'moving_variance'])
@@ -69,8 +70,11 @@ export function mergeModels (models: readonly ModelSnapshot[], options: MergeOpt
   if (models == null || models.length === 0) throw new MergeInputError('mergeModels needs at least one model, got none')
   checkSameLayout(models)
   // Checked once here so a bad weight list is reported as such, not against the first tensor.
-  normaliseWeights(options.weights, models.length, 'mergeModels')
+  const weights = normaliseWeights(options.weights, models.length, 'mergeModels')
   const first = models[0]!
+  const custom = customMergeRule(options.rule)
+  if (custom != null) return mergeWithCustomRule(custom, models, options, Array.from(weights))
+  assertKnownRule(options.rule)
   const tensors = first.tensors.map((tensor, t) => {
     const inputs = models.map(m => m.tensors[t]!.data)
     let data: Float32Array
@@ -83,4 +87,18 @@ export function mergeModels (models: readonly ModelSnapshot[], options: MergeOpt
     return { name: tensor.name, shape: [...tensor.shape], kind: tensor.kind, data }
   })
   return { tensors }
+}
+
+/** Run a registered rule and check it kept the model's layout. */
+function mergeWithCustomRule (rule: NonNullable<ReturnType<typeof customMergeRule>>, models: readonly ModelSnapshot[], options: MergeOptions, weights: number[]): ModelSnapshot {
+  const merged = rule(models, { weights, trim: options.trim ?? DEFAULT_TRIM })
+  const first = models[0]!
+  if (merged == null || !Array.isArray(merged.tensors)) throw new MergeInputError(`merge rule "${options.rule}" returned no model`)
+  checkSameLayout([first, merged])
+  for (const t of merged.tensors) {
+    if (!(t.data instanceof Float32Array)) throw new MergeInputError(`merge rule "${options.rule}" returned ${t.name} without Float32Array data`)
+    const size = t.shape.reduce((a, b) => a * b, 1)
+    if (t.data.length !== size) throw new MergeInputError(`merge rule "${options.rule}" returned ${t.name} with ${t.data.length} values, its shape holds ${size}`)
+  }
+  return merged
 }

@@ -25,7 +25,8 @@ export interface ModelSnapshot {
 }
 
 /** How models are merged; the same names the session config uses for its averaging rule. */
-export type MergeRule = 'plain' | 'variance-corrected' | 'median' | 'trimmed-mean'
+/** A merge rule's name: a built-in one, or one given to `registerMergeRule`. */
+export type MergeRule = 'plain' | 'variance-corrected' | 'median' | 'trimmed-mean' | (string & {})
 
 /** Options of `mergeModels`. */
 export interface MergeOptions {

@@ -56,10 +56,11 @@ export async function raceAbort<T> (promise: Promise<T>, signal: AbortSignal): P
 }
 
 /** Wait `ms`, or less if `signal` aborts first (resolves either way). */
-export async function sleep (ms: number, signal: AbortSignal): Promise<void> {
+export async function sleep (ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted === true) return
   await new Promise<void>(resolve => {
     const timer = setTimeout(done, ms)
-    function done (): void { clearTimeout(timer); signal.removeEventListener('abort', done); resolve() }
-    signal.addEventListener('abort', done, { once: true })
+    function done (): void { clearTimeout(timer); signal?.removeEventListener('abort', done); resolve() }
+    signal?.addEventListener('abort', done, { once: true })
   })
 }

@@ -1,5 +1,5 @@
-export { Session } from './session.js'
-export type { SessionInit } from './session.js'
+export { Session, SessionConfigConflictError, SessionJoinAbortedError, canonicalJson } from './session.js'
+export type { SessionInit, TrainerFactory } from './session.js'
 export type { SessionTrainer, SessionEvents, RoundMetrics } from './types.js'
 export { PeerScores, enforceBans } from './scoring.js'
 export type { Offence, PeerScoresInit, PeerScoresEvents, PeerScoresStats } from './scoring.js'

@@ -8,11 +8,14 @@ import type { TopKWire } from './delta.js'
 import { DEFAULT_TRIM, mergeModels, validateModel } from '../learn/index.js'
 import { MurmurError } from '../errors.js'
 import type { ModelSnapshot } from '../learn/index.js'
-import type { Dataset } from '../train/index.js'
+import { assertKnownRule } from '../learn/index.js'
+import { InvalidModelConfigError, parseModelConfig } from '../train/index.js'
+import type { Dataset, ModelConfig, TrainingData } from '../train/index.js'
 import {
-  createSessionDoc, getConfig, setConfig, upsertMember, markMemberLeft, recordRound, roundLogs, trimRounds, getHead, listHeads
+  configProblem, createSessionDoc, getConfig, setConfig, upsertMember, markMemberLeft, recordRound, roundLogs, trimRounds, getHead, listHeads
 } from '../state/index.js'
-import type { AveragingRule, SessionConfig, ModelHead } from '../state/index.js'
+import type { AveragingRule, SessionConfig, SessionPace, ModelHead } from '../state/index.js'
+import { sleep } from '../mesh/deadline.js'
 import type { VerifiedHead } from '../mesh/index.js'
 import { mulberry32 } from '../train/random.js'
 import type { MurmurNode, SessionTrainer, SessionEvents, RoundMetrics } from './types.js'
@@ -21,19 +24,42 @@ import type { SessionAccessInit, NonMemberStats } from './access.js'
 import { enforceBans } from './scoring.js'
 import type { PeerScores } from './scoring.js'
 
+/** Builds this peer's trainer for the session's model (parsed and checked already). */
+export type TrainerFactory = (model: ModelConfig, config: SessionConfig) => Promise<SessionTrainer>
+
 /** Options of a `Session`. */
 export interface SessionInit {
   node: MurmurNode
   /** Session id: 1–64 characters of `[A-Za-z0-9._-]`. */
   session: string
-  /** Builds this peer's trainer from the session's model config (read from the document). */
-  createTrainer(model: unknown): Promise<SessionTrainer>
-  /** Local training data; never leaves this peer. */
-  train: Dataset
-  /** Local held-out data for the accuracy this peer reports. */
-  test: Dataset
-  /** Write this config into the document when it has none (the session's creator does). */
+  /** Builds this peer's trainer once the session's config is known. */
+  trainer: TrainerFactory
+  /** Local training data; never leaves this peer. Omit for a peer that only merges and forwards. */
+  train?: TrainingData
+  /** Local held-out data for the metrics this peer reports. */
+  test?: TrainingData
+  /**
+   * Training samples this peer holds (its weight in others' merges and what it reports).
+   * @default the in-memory data set's count; for a stream of batches, the samples trained so far
+   */
+  samples?: number
+  /**
+   * The config to create the session with when it has none. The document is first given
+   * `createAfter` ms to arrive from the members, so a joiner never writes its own config
+   * into someone else's session; a session that has a different model already is refused
+   * with `SessionConfigConflictError`.
+   */
   config?: SessionConfig
+  /**
+   * Write `config` when none arrives (`false`: only check the session's model against
+   * `config.model` and refuse a different one). @default true
+   */
+  create?: boolean
+  /**
+   * How long a peer with `config` waits for an existing config before it creates the
+   * session (ms). @default 2000
+   */
+  createAfter?: number
   /** Override the document's averaging rule for this peer (comparisons, robust peers). */
   rule?: AveragingRule
   /** tfjs backend in use, reported to the session. @default 'unknown' */
@@ -68,10 +94,13 @@ export interface SessionInit {
   /** Only merge with peers we hold a direct connection to (the topology). @default true */
   connectedOnly?: boolean
   /**
-   * Rounds this peer completed before a restart (its trainer already holds that model):
-   * the count, `maxRounds` and metrics go on from there. @default 0
+   * Where this peer resumes: rounds completed before a restart and the model it had then.
+   * The count, `maxRounds` and metrics go on from there. A model that no longer fits the
+   * session's is dropped with a `resume-failed` event.
    */
-  resumeRound?: number
+  resume?: { round: number, snapshot?: ModelSnapshot }
+  /** Pacing of this peer, over the session's (`SessionConfig.pace`). */
+  pace?: SessionPace
   /**
    * Make the session private: only the owner and holders of its grants are members; heads,
    * shards and state updates from anyone else are ignored and counted (`nonMembers`).
@@ -108,7 +137,11 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   private readonly known = new Set<string>()
   private bytesSent = 0
   private bytesReceived = 0
-  private lastHeadsSeen = new Map<string, number>()
+  private model?: ModelConfig
+  /** The joined model config as canonical JSON: a different one in the document is a conflict. */
+  private modelKey = ''
+  private resumeTried = false
+  private trainedSamples = 0
   /** Each other member's newest round version in the document, and when we saw it change. */
   private readonly logsSeen = new Map<string, { newest?: number, at: number }>()
   private readonly access?: SessionAccess
@@ -129,7 +162,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     this.doc = init.doc ?? createSessionDoc()
     this.rng = mulberry32(init.seed ?? Math.floor(Math.random() * 2 ** 31))
     this.fetched = new FetchedBlocks(init.node.services.shards)
-    this.round = init.resumeRound ?? 0
+    this.round = init.resume?.round ?? 0
     this.onHead = this.onHead.bind(this)
     this.onGone = this.onGone.bind(this)
     this.onRefused = this.onRefused.bind(this)
@@ -146,12 +179,17 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     return this.node.peerId.toString()
   }
 
+  /** The session's model config, once joined. */
+  get modelConfig (): ModelConfig | undefined {
+    return this.model
+  }
+
   /** Rounds completed so far. */
   get rounds (): number {
     return this.round
   }
 
-  /** Join the session: replicate its document, wait for its config, build the trainer. */
+  /** Join the session: replicate its document, wait for its config (or create it), build the trainer. */
   async join (options: { signal?: AbortSignal } = {}): Promise<void> {
     const membership = this.access?.membership
     this.access?.attach()
@@ -162,33 +200,81 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     this.node.services.state.addEventListener('presence:gone', this.onGone)
     this.node.services.state.addEventListener('refused', this.onRefused)
     this.node.services.heads.addEventListener('refused', this.onRefused)
-    if (this.init.config != null && getConfig(this.doc) == null) {
-      setConfig(this.doc, this.access != null ? { ...this.init.config, owner: this.access.owner } : this.init.config)
-    }
-    this.config = await this.waitForConfig(options.signal)
+    const { config, model } = await this.settleConfig(options.signal)
+    this.config = config
+    this.model = model
+    this.modelKey = canonicalJson(config.model)
+    assertKnownRule(this.init.rule ?? config.averaging)
     this.topk ??= topKWireFor(this.config.encoding, { shards: this.fetched, onBytes: n => { this.bytesReceived += n } })
     // heads only move forward: a restarted peer continues after the version it last recorded,
     // skipping one, which it may have announced and crashed before recording
     const recorded = getHead(this.doc, this.peerId)?.version
     if (recorded != null) this.version = Math.max(this.version, recorded + 1)
-    this.trainer = await this.init.createTrainer(this.config.model)
-    if (this.stoppedAt != null) this.trainer.setSnapshot(this.stoppedAt)
+    this.trainer = await this.init.trainer(model, config)
+    if (this.stoppedAt != null) {
+      this.trainer.setSnapshot(this.stoppedAt)
+    } else if (this.init.resume?.snapshot != null && !this.resumeTried) {
+      this.resumeTried = true
+      try {
+        this.trainer.setSnapshot(this.init.resume.snapshot)
+        this.safeDispatchEvent('resume', { detail: { round: this.round } })
+      } catch (err) {
+        // the session's model changed since the checkpoint: start from the trainer's own weights
+        this.safeDispatchEvent('resume-failed', { detail: { reason: `the checkpoint does not fit the session's model: ${(err as Error).message}` } })
+      }
+    }
     const now = Date.now()
-    upsertMember(this.doc, { peerId: this.peerId, role: 'trainer', backend: this.init.backend ?? 'unknown', samples: this.init.train.count, joinedAt: now, lastSeen: now })
+    upsertMember(this.doc, { peerId: this.peerId, role: 'trainer', backend: this.init.backend ?? 'unknown', samples: this.samples(), joinedAt: now, lastSeen: now })
+  }
+
+  /** The session's config and this peer's parsed model: waited for, or created from `init.config` when none arrives. */
+  private async settleConfig (signal?: AbortSignal): Promise<{ config: SessionConfig, model: ModelConfig }> {
+    const mine = this.init.config
+    if (mine != null && this.init.create !== false) {
+      // a joiner that brings a config gives the members time to deliver theirs first: writing
+      // it into a fresh document before syncing would fork the session
+      const existing = getConfig(this.doc) ?? await this.waitForConfig(anySignal(signal, AbortSignal.timeout(this.init.createAfter ?? 2000))).catch(() => undefined)
+      if (signal?.aborted === true) throw new SessionJoinAbortedError(`joining session ${this.id} was aborted`)
+      if (existing == null) {
+        setConfig(this.doc, this.access != null ? { ...mine, owner: this.access.owner } : mine)
+      } else if (canonicalJson(existing.model) !== canonicalJson(mine.model)) {
+        throw new SessionConfigConflictError(`session "${this.id}" already trains a different model than the one this peer brings (${describeModelDifference(existing.model, mine.model)}): join without a model/config to train the session's model, or use another session id`)
+      }
+    }
+    const config = await this.waitForConfig(signal)
+    if (mine != null && canonicalJson(config.model) !== canonicalJson(mine.model)) {
+      throw new SessionConfigConflictError(`session "${this.id}" trains a different model than the one this peer brings (${describeModelDifference(config.model, mine.model)}): join without a model to train the session's model, or use another session id`)
+    }
+    try {
+      return { config, model: parseModelConfig(config.model) }
+    } catch (err) {
+      throw new InvalidModelConfigError(`session "${this.id}" has a model config this peer cannot build: ${(err as Error).message}`, { cause: err })
+    }
   }
 
   /** Run rounds until `stop()` (or `maxRounds`); resolves when the loop ends. */
   async run (options: { maxRounds?: number, signal?: AbortSignal } = {}): Promise<void> {
     if (this.trainer == null) await this.join(options)
     this.running = true
+    const signal = options.signal
+    const stopped = (): boolean => !this.running || (signal?.aborted ?? false)
     this.loop = (async () => {
-      while (this.running && !(options.signal?.aborted ?? false) && (options.maxRounds == null || this.round < options.maxRounds)) {
+      const pace = this.paceOf()
+      if (pace.minPeers > 0 && (options.maxRounds == null || this.round < options.maxRounds)) {
+        const peers = await this.waitFor(() => this.candidates().length >= pace.minPeers || stopped(), pace.startTimeout)
+        this.safeDispatchEvent('peers', { detail: { ready: this.candidates().length, wanted: pace.minPeers, waited: !peers } })
+      }
+      while (!stopped() && (options.maxRounds == null || this.round < options.maxRounds)) {
+        const started = Date.now()
         try {
           await this.step()
         } catch (err) {
           this.safeDispatchEvent('error', { detail: err as Error })
-          await new Promise(resolve => setTimeout(resolve, 500))
+          if (err instanceof SessionConfigConflictError) { this.running = false; break }
+          await sleep(500, signal).catch(() => {})
         }
+        const rest = this.paceOf().roundPeriod - (Date.now() - started)
+        if (rest > 0 && !stopped()) await sleep(rest, signal).catch(() => {})
       }
     })()
     await this.loop
@@ -225,27 +311,35 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     throw new Error('session not joined')
   }
 
-  /** One round: train, publish, fetch k neighbours, validate, merge, evaluate. */
+  /** One round: train, publish, wait (bounded) for fresh neighbours, fetch k of them, validate, merge, evaluate. */
   async step (): Promise<RoundMetrics> {
     const trainer = this.trainer
     const config = this.config
-    if (trainer == null || config == null) throw new Error('session not joined: call join() first')
-    const localSteps = localStepsOf(config.model)
+    const model = this.model
+    if (trainer == null || config == null || model == null) throw new Error('session not joined: call join() first')
+    // read every round: a rule switched in the shared document reaches every peer, browsers included
+    const current = getConfig(this.doc)
+    if (current != null && canonicalJson(current.model) !== this.modelKey) {
+      throw new SessionConfigConflictError(`session "${this.id}"'s model changed under this peer (${describeModelDifference(current.model, config.model)}); leave and join again to train the new one`)
+    }
     const t0 = Date.now()
     // a connectivity-only peer holds no data: it merges and forwards models without training
-    const trained = this.init.train.count > 0 ? await trainer.trainSteps(this.init.train, localSteps) : { loss: Number.NaN, samples: 0 }
+    const trained = this.init.train != null ? await trainer.trainSteps(this.init.train, model.localSteps) : { loss: Number.NaN, samples: 0 }
+    this.trainedSamples += trained.samples
     const trainMs = Date.now() - t0
 
     const own = trainer.getSnapshot()
     const head = await this.publish(own, trained.loss)
 
     const t1 = Date.now()
+    const wait = this.paceOf().waitForNeighbours
+    if (wait > 0) await this.waitForFreshHeads(config.fanOut, wait)
     const chosen = await this.pickNeighbours(config.fanOut)
     const received = await this.fetchAll(chosen)
     const fetchMs = Date.now() - t1
 
     const t2 = Date.now()
-    const valid: Array<{ peer: string, snapshot: ModelSnapshot }> = []
+    const valid: Array<{ peer: string, version: number, snapshot: ModelSnapshot }> = []
     let rejected = 0
     for (const r of received) {
       try {
@@ -256,29 +350,29 @@ export class Session extends TypedEventEmitter<SessionEvents> {
         this.init.scores?.penalize(r.peer, 'invalid-model')
       }
     }
-    // read every round: a rule switched in the shared document reaches every peer, browsers included
-    const current = getConfig(this.doc)
     const rule = this.init.rule ?? current?.averaging ?? config.averaging
-    const trim = current?.trim ?? config.trim
+    const trim = current?.trim ?? config.trim ?? DEFAULT_TRIM
     if (valid.length > 0) {
       const others = valid.length
       const weights = [config.selfWeight, ...valid.map(() => (1 - config.selfWeight) / others)]
-      const merged = mergeModels([own, ...valid.map(v => v.snapshot)], { rule, weights, trim: trim ?? DEFAULT_TRIM })
+      const merged = mergeModels([own, ...valid.map(v => v.snapshot)], { rule, weights, trim })
       trainer.setSnapshot(merged)
+      trainer.afterMerge?.()
       for (const v of valid) {
-        this.mergedVersion.set(v.peer, this.lastHeadsSeen.get(v.peer) ?? 0)
+        this.mergedVersion.set(v.peer, v.version)
         this.init.scores?.reward(v.peer)
       }
-      this.safeDispatchEvent('merged', { detail: { round: this.round + 1, peers: valid.map(v => v.peer), rule, trim: trim ?? DEFAULT_TRIM } })
+      this.safeDispatchEvent('merged', { detail: { round: this.round + 1, peers: valid.map(v => v.peer), rule, trim } })
     }
     const mergeMs = Date.now() - t2
 
-    const evaluation = await trainer.evaluate(this.init.test)
+    const evaluation = this.init.test != null ? await trainer.evaluate(this.init.test) : { loss: Number.NaN, metrics: {} }
     this.round++
     const metrics: RoundMetrics = {
       round: this.round,
       loss: trained.loss,
-      accuracy: evaluation.accuracy,
+      metrics: evaluation.metrics,
+      accuracy: evaluation.metrics.accuracy ?? Number.NaN,
       evalLoss: evaluation.loss,
       mergedWith: valid.map(v => v.peer),
       rejected,
@@ -291,12 +385,56 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     // the round's only write to the document (see RoundRecord): gossip carried the head already
     recordRound(this.doc, {
       head,
-      metrics: { peerId: this.peerId, round: this.round, loss: trained.loss, accuracy: evaluation.accuracy, bytesSent: this.bytesSent, bytesReceived: this.bytesReceived, timestamp: Date.now() }
+      metrics: { peerId: this.peerId, round: this.round, loss: trained.loss, metrics: finiteOnly(evaluation.metrics), bytesSent: this.bytesSent, bytesReceived: this.bytesReceived, timestamp: Date.now() }
     }, { keep: this.init.roundsKept })
     this.pruneDeparted(Date.now())
     this.safeDispatchEvent('round', { detail: metrics })
     this.safeDispatchEvent('metrics', { detail: metrics })
     return metrics
+  }
+
+  /** This peer's samples: as given, the in-memory set's count, or what it has trained on so far. */
+  private samples (): number {
+    if (this.init.samples != null) return this.init.samples
+    const train = this.init.train
+    if (train != null && isInMemory(train)) return train.count
+    return this.trainedSamples
+  }
+
+  /** The pacing in force: this peer's over the session's over the defaults. */
+  private paceOf (): Required<SessionPace> {
+    const session = getConfig(this.doc)?.pace ?? this.config?.pace ?? {}
+    return { ...DEFAULT_PACE, ...session, ...this.init.pace }
+  }
+
+  /** Wait until `k` neighbours (or as many as there are) announced a model newer than the one last merged from them, or `ms` passed. */
+  private async waitForFreshHeads (k: number, ms: number): Promise<void> {
+    const ready = (): boolean => {
+      const candidates = this.candidates().filter(c => this.init.scores?.isBanned(c.peer) !== true)
+      if (candidates.length === 0) return true
+      const fresh = candidates.filter(c => (this.mergedVersion.get(c.peer) ?? -1) < c.version).length
+      return fresh >= Math.min(k, candidates.length) || !this.running
+    }
+    await this.waitFor(ready, ms)
+  }
+
+  /** Resolve true once `ready()` holds (checked on each head and every 250 ms), false after `ms`. */
+  private async waitFor (ready: () => boolean, ms: number): Promise<boolean> {
+    if (ready()) return true
+    const heads = this.node.services.heads
+    return await new Promise<boolean>(resolve => {
+      const finish = (ok: boolean): void => {
+        clearTimeout(timer)
+        clearInterval(tick)
+        heads.removeEventListener('head', check)
+        resolve(ok)
+      }
+      const check = (): void => { if (ready()) finish(true) }
+      const timer = setTimeout(() => { finish(ready()) }, ms)
+      // document heads and connections change without a gossip event
+      const tick = setInterval(check, 250)
+      heads.addEventListener('head', check)
+    })
   }
 
   /** Store and announce a new version of our model; its head goes into the document with the round's record. */
@@ -308,7 +446,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
       modelId: this.id,
       version: this.version,
       parent: this.parent,
-      samples: this.init.train.count,
+      samples: this.samples(),
       author: this.peerId,
       createdAt: Date.now()
     })
@@ -318,11 +456,11 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     this.parent = content.manifestCid
     this.ownVersions.push({ manifest: content.manifestCid, blocks: [content, ...companions].flatMap(c => [c.manifestCid, ...c.shards.map(s => s.cid)]) })
     await this.prune()
-    const head: ModelHead = { peerId: this.peerId, manifest: content.manifestCid.toString(), version: this.version, samples: this.init.train.count, encoding: headEncoding(config.encoding), timestamp: Date.now() }
+    const head: ModelHead = { peerId: this.peerId, manifest: content.manifestCid.toString(), version: this.version, samples: this.samples(), encoding: headEncoding(config.encoding), timestamp: Date.now() }
     await this.node.services.heads.announce(this.id, {
       manifest: content.manifestCid.bytes,
       version: this.version,
-      samples: this.init.train.count,
+      samples: this.samples(),
       encoding: content.manifest.encoding,
       timestamp: head.timestamp,
       loss,
@@ -406,11 +544,10 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     const all = eligible.map(c => ({ c, fresh: (this.mergedVersion.get(c.peer) ?? -1) < c.version ? 0 : 1, held: this.topk?.receiver.cached(c.peer) != null ? 0 : 1, r: this.rng() }))
     all.sort((a, b) => a.fresh - b.fresh || a.held - b.held || a.r - b.r)
     const chosen = all.slice(0, k).map(x => x.c)
-    for (const c of chosen) this.lastHeadsSeen.set(c.peer, c.version)
     return chosen
   }
 
-  private async fetchAll (chosen: Array<{ peer: string, manifest: CID }>): Promise<Array<{ peer: string, snapshot: ModelSnapshot }>> {
+  private async fetchAll (chosen: Array<{ peer: string, manifest: CID, version: number }>): Promise<Array<{ peer: string, version: number, snapshot: ModelSnapshot }>> {
     const timeout = AbortSignal.timeout(this.init.fetchTimeout ?? 30_000)
     const settled = await Promise.allSettled(chosen.map(async c => {
       // a neighbour whose presence lapses mid-fetch is given up on (onGone), not waited for
@@ -419,10 +556,10 @@ export class Session extends TypedEventEmitter<SessionEvents> {
       const signal = AbortSignal.any([timeout, gone.signal])
       const options = { providers: [peerIdFromString(c.peer)], signal, stallTimeout: this.init.fetchTimeout ?? 30_000, announce: this.init.announce === true }
       // top-k: the receiver counts each block it fetches (onBytes), those of failed chains too
-      if (this.topk != null) return { peer: c.peer, snapshot: (await this.topk.receiver.fetch(c.peer, c.manifest, options)).snapshot }
+      if (this.topk != null) return { peer: c.peer, version: c.version, snapshot: (await this.topk.receiver.fetch(c.peer, c.manifest, options)).snapshot }
       const { snapshot, result } = await this.fetched.fetchModel(c.manifest, options)
       this.bytesReceived += result.bytes
-      return { peer: c.peer, snapshot }
+      return { peer: c.peer, version: c.version, snapshot }
     }))
     for (const c of chosen) this.fetching.delete(c.peer)
     // the snapshots are in memory now (and a top-k receiver keeps its reconstructions)
@@ -457,12 +594,15 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     this.safeDispatchEvent('peer:leave', { detail: { peerId: evt.detail.peer } })
   }
 
+  /** The document's config once it is there; a config this peer cannot read fails at once, saying why. */
   private async waitForConfig (signal?: AbortSignal): Promise<SessionConfig> {
     for (;;) {
       const config = getConfig(this.doc)
       if (config != null) return config
-      if (signal?.aborted === true) throw new Error(`no config for session ${this.id} arrived`)
-      await new Promise(resolve => setTimeout(resolve, 100))
+      const problem = configProblem(this.doc)
+      if (problem != null) throw new InvalidModelConfigError(`session "${this.id}" has a config this peer cannot use: ${problem}`)
+      if (signal?.aborted === true) throw new SessionJoinAbortedError(`no config for session ${this.id} arrived`)
+      await sleep(100)
     }
   }
 }
@@ -473,7 +613,48 @@ function isContentError (err: unknown): boolean {
   return err instanceof MurmurError && CONTENT_ERRORS.has(err.name)
 }
 
-function localStepsOf (model: unknown): number {
-  const steps = (model as { localSteps?: unknown } | null)?.localSteps
-  return typeof steps === 'number' && steps >= 1 ? Math.floor(steps) : 1
+const DEFAULT_PACE: Required<SessionPace> = { minPeers: 1, startTimeout: 30_000, waitForNeighbours: 5000, roundPeriod: 0 }
+
+/** A peer that brings a model config the session does not train. */
+export class SessionConfigConflictError extends MurmurError {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_SESSION_CONFIG_CONFLICT', options)
+    this.name = 'SessionConfigConflictError'
+  }
+}
+
+/** `join` gave up: its signal fired before the session's config arrived. */
+export class SessionJoinAbortedError extends MurmurError {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_SESSION_JOIN_ABORTED', options)
+    this.name = 'SessionJoinAbortedError'
+  }
+}
+
+function isInMemory (data: TrainingData): data is Dataset {
+  return typeof (data as Partial<Dataset>).count === 'number' && (data as Partial<Dataset>).xs != null
+}
+
+function finiteOnly (metrics: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(metrics).filter(([, v]) => Number.isFinite(v)))
+}
+
+function anySignal (...signals: Array<AbortSignal | undefined>): AbortSignal {
+  return AbortSignal.any(signals.filter((s): s is AbortSignal => s != null))
+}
+
+/** JSON with object keys sorted, so two peers' configs compare equal whatever their key order. */
+export function canonicalJson (value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v
+    return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
+  })
+}
+
+/** Which top-level model fields differ, for an error message. */
+function describeModelDifference (theirs: unknown, mine: unknown): string {
+  const a = (theirs ?? {}) as Record<string, unknown>
+  const b = (mine ?? {}) as Record<string, unknown>
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter(k => canonicalJson(a[k]) !== canonicalJson(b[k]))
+  return keys.length > 0 ? `differs in ${keys.join(', ')}` : 'differs'
 }

@@ -1,16 +1,18 @@
 import type { MurmurNode } from '../mesh/index.js'
 import type { ModelSnapshot } from '../learn/index.js'
-import type { Dataset } from '../train/index.js'
+import type { TrainingData } from '../train/index.js'
 import type { AveragingRule } from '../state/index.js'
 
 export type { MurmurNode }
 
 /** What a session needs from a trainer; the train layer's `Trainer` satisfies it. */
 export interface SessionTrainer {
-  trainSteps(data: Dataset, steps: number): Promise<{ loss: number, samples: number }>
-  evaluate(data: Dataset): Promise<{ loss: number, accuracy: number }> | { loss: number, accuracy: number }
+  trainSteps(data: TrainingData, steps: number): Promise<{ loss: number, samples: number }>
+  evaluate(data: TrainingData): Promise<{ loss: number, metrics: Record<string, number> }>
   getSnapshot(): ModelSnapshot
   setSnapshot(snapshot: ModelSnapshot): void
+  /** Called after a merge replaced the weights (the optimiser's state policy lives here). */
+  afterMerge?(): void
   /** Free what the trainer holds (tfjs tensors); the session calls it when it stops. */
   dispose?(): void
 }
@@ -18,9 +20,13 @@ export interface SessionTrainer {
 /** Numbers one round produced, as emitted in `round` and `metrics` events. */
 export interface RoundMetrics {
   round: number
+  /** Mean training loss of the round's local steps (NaN for a peer without data). */
   loss: number
-  /** Accuracy on the peer's own held-out data after the merge. */
+  /** The session's metrics on this peer's held-out data after the merge (e.g. accuracy, mae, rmse, perplexity). */
+  metrics: Record<string, number>
+  /** `metrics.accuracy` where the session measures accuracy, else NaN. */
   accuracy: number
+  /** Loss on the held-out data after the merge (NaN without held-out data). */
   evalLoss: number
   /** Peers whose models were merged this round. */
   mergedWith: string[]
@@ -41,5 +47,11 @@ export interface SessionEvents {
   metrics: CustomEvent<RoundMetrics>
   'peer:join': CustomEvent<{ peerId: string }>
   'peer:leave': CustomEvent<{ peerId: string }>
+  /** The wait before the first round ended: `ready` peers had announced a model of the `wanted`; `waited` when it timed out. */
+  peers: CustomEvent<{ ready: number, wanted: number, waited: boolean }>
+  /** The checkpoint's model was loaded; rounds go on from `round`. */
+  resume: CustomEvent<{ round: number }>
+  /** The checkpoint could not be used (the reason); training starts from fresh weights. */
+  'resume-failed': CustomEvent<{ reason: string }>
   error: CustomEvent<Error>
 }

@@ -40,6 +40,23 @@ export function getConfig (doc: Y.Doc): SessionConfig | undefined {
   return parseConfig(roots(doc).config.toJSON())
 }
 
+/**
+ * Why the document's config cannot be read, or undefined when it is fine or still absent
+ * (no `model` yet). Lets a joiner fail at once, naming the field, instead of waiting out a
+ * timeout for a config that will never parse.
+ */
+export function configProblem (doc: Y.Doc): string | undefined {
+  const raw = roots(doc).config.toJSON()
+  if (!('model' in raw) || parseConfig(raw) != null) return undefined
+  const problems = []
+  if (typeof raw.averaging !== 'string') problems.push('averaging is missing')
+  else if (!/^[A-Za-z][A-Za-z0-9._-]{0,63}$/.test(raw.averaging)) problems.push(`averaging "${String(raw.averaging)}" is not a rule name`)
+  if (!(typeof raw.fanOut === 'number' && raw.fanOut >= 1)) problems.push(`fanOut must be a number ≥ 1, got ${JSON.stringify(raw.fanOut)}`)
+  if (!(typeof raw.selfWeight === 'number' && raw.selfWeight >= 0 && raw.selfWeight < 1)) problems.push(`selfWeight must be in [0, 1), got ${JSON.stringify(raw.selfWeight)}`)
+  if (problems.length === 0) problems.push(`encoding ${JSON.stringify(raw.encoding)} is not one this peer knows`)
+  return problems.join('; ')
+}
+
 /** Add a member, or refresh the fields of an existing one. */
 export function upsertMember (doc: Y.Doc, member: Member): void {
   roots(doc).members.set(member.peerId, { ...member })

@@ -1,8 +1,8 @@
 export { ROOTS, createSessionDoc, roots } from './schema.js'
-export type { Member, MemberRole, ModelHead, MetricEntry, RoundRecord, StoredGrant, SessionConfig, SessionEncoding, TopKEncoding, AveragingRule, SessionRoots } from './schema.js'
+export type { Member, MemberRole, ModelHead, MetricEntry, RoundRecord, StoredGrant, SessionConfig, SessionEncoding, TopKEncoding, AveragingRule, SessionPace, SessionRoots } from './schema.js'
 export {
   InvalidStateUpdateError, REMOTE_ORIGIN, ROUNDS_KEPT, setConfig, getConfig, upsertMember, markMemberLeft, getMember,
-  listMembers, recordRound, roundLogs, trimRounds, getHead, listHeads, listMetrics, putGrant, getGrant, encodeState,
+  listMembers, configProblem, recordRound, roundLogs, trimRounds, getHead, listHeads, listMetrics, putGrant, getGrant, encodeState,
   encodeStateVector, checkStateVector, applyRemoteUpdate, sameState
 } from './document.js'
 export { parseMember, parseHead, parseMetric, parseRound, parseGrant, parseConfig } from './parse.js'

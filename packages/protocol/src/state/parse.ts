@@ -1,4 +1,4 @@
-import type { Member, MemberRole, MetricEntry, ModelHead, SessionConfig, SessionEncoding, StoredGrant, AveragingRule } from './schema.js'
+import type { Member, MemberRole, MetricEntry, ModelHead, SessionConfig, SessionEncoding, SessionPace, StoredGrant } from './schema.js'
 
 // Values in the document come from other peers: read them defensively. A malformed entry is
 // skipped by the readers (and counted by callers), never trusted and never thrown on.
@@ -6,7 +6,11 @@ import type { Member, MemberRole, MetricEntry, ModelHead, SessionConfig, Session
 const ROLES: readonly MemberRole[] = ['trainer', 'relay', 'observer']
 const ENCODINGS = ['fp32', 'fp16', 'int8'] as const
 const HEAD_ENCODINGS = [...ENCODINGS, 'topk'] as const
-const RULES: readonly AveragingRule[] = ['variance-corrected', 'plain', 'median', 'trimmed-mean']
+/** A rule name as `registerMergeRule` accepts it; whether this peer knows it is the session's check. */
+const RULE_NAME = /^[A-Za-z][A-Za-z0-9._-]{0,63}$/
+/** Metric names and count a round record may carry. */
+const METRIC_NAME = /^[A-Za-z][A-Za-z0-9._-]{0,31}$/
+const MAX_METRICS = 8
 
 type Obj = Record<string, unknown>
 
@@ -72,12 +76,31 @@ export function parseMetric (v: unknown): MetricEntry | undefined {
   const peerId = str(v, 'peerId')
   const round = num(v, 'round')
   const loss = num(v, 'loss', -Infinity)
-  const accuracy = num(v, 'accuracy')
   const bytesSent = num(v, 'bytesSent') ?? 0
   const bytesReceived = num(v, 'bytesReceived') ?? 0
   const timestamp = num(v, 'timestamp')
-  if (peerId == null || round == null || loss == null || accuracy == null || accuracy > 1 || timestamp == null) return undefined
-  return { peerId, round, loss, accuracy, bytesSent, bytesReceived, timestamp }
+  const metrics = parseMetrics(v.metrics)
+  // records of the first layout carried accuracy alone
+  const legacy = num(v, 'accuracy')
+  if (metrics != null && legacy != null && legacy <= 1 && metrics.accuracy == null) metrics.accuracy = legacy
+  if (peerId == null || round == null || loss == null || metrics == null || timestamp == null) return undefined
+  const entry: MetricEntry = { peerId, round, loss, metrics, bytesSent, bytesReceived, timestamp }
+  if (metrics.accuracy != null && metrics.accuracy >= 0 && metrics.accuracy <= 1) entry.accuracy = metrics.accuracy
+  return entry
+}
+
+/** A metrics record from an untrusted value: at most 8 well-named finite numbers (absent → empty). */
+function parseMetrics (v: unknown): Record<string, number> | undefined {
+  if (v === undefined) return {}
+  if (!isObj(v)) return undefined
+  const out: Record<string, number> = {}
+  let n = 0
+  for (const [k, x] of Object.entries(v)) {
+    if (!METRIC_NAME.test(k) || typeof x !== 'number' || !Number.isFinite(x)) continue
+    if (++n > MAX_METRICS) break
+    out[k] = x
+  }
+  return out
 }
 
 /** A round log entry as read back: its metrics may be malformed (a peer without data reports no loss). */
@@ -124,7 +147,7 @@ function parseEncoding (v: unknown): SessionEncoding | undefined {
 
 /** A `SessionConfig` from untrusted document values, or undefined while incomplete/malformed. */
 export function parseConfig (v: Obj): SessionConfig | undefined {
-  const averaging = oneOf(v, 'averaging', RULES)
+  const averaging = typeof v.averaging === 'string' && RULE_NAME.test(v.averaging) ? v.averaging : undefined
   const fanOut = num(v, 'fanOut', 1)
   const selfWeight = num(v, 'selfWeight')
   const encoding = parseEncoding(v.encoding)
@@ -135,5 +158,22 @@ export function parseConfig (v: Obj): SessionConfig | undefined {
   if (trim != null && trim < 0.5) config.trim = trim
   const owner = str(v, 'owner', 512)
   if (owner != null) config.owner = owner
+  const pace = parsePace(v.pace)
+  if (pace != null) config.pace = pace
+  const initialModel = str(v, 'initialModel', 128)
+  if (initialModel != null) config.initialModel = initialModel
   return config
+}
+
+/** A `SessionPace` from an untrusted value; fields out of range are dropped (every peer alike). */
+function parsePace (v: unknown): SessionPace | undefined {
+  if (!isObj(v)) return undefined
+  const pace: SessionPace = {}
+  const minPeers = num(v, 'minPeers')
+  if (minPeers != null && Number.isInteger(minPeers) && minPeers <= 1024) pace.minPeers = minPeers
+  for (const k of ['startTimeout', 'waitForNeighbours', 'roundPeriod'] as const) {
+    const ms = num(v, k)
+    if (ms != null && ms <= 3_600_000) pace[k] = ms
+  }
+  return pace
 }

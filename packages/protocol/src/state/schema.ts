@@ -1,4 +1,5 @@
 import * as Y from 'yjs'
+import type { MergeRule } from '../learn/index.js'
 
 /**
  * The shape of one session's Yjs document. Shared state is data: which `Y.Map`/`Y.Array`
@@ -59,7 +60,10 @@ export interface MetricEntry {
   peerId: string
   round: number
   loss: number
-  accuracy: number
+  /** The session's metrics of this round on the member's held-out data (names as `ModelConfig.metrics`, at most 8). */
+  metrics: Record<string, number>
+  /** `metrics.accuracy`, when the session measures accuracy. */
+  accuracy?: number
   bytesSent: number
   bytesReceived: number
   timestamp: number
@@ -103,8 +107,31 @@ export interface TopKEncoding {
 /** How a session's peers put their models on the wire. */
 export type SessionEncoding = 'fp32' | 'fp16' | 'int8' | TopKEncoding
 
-/** Averaging rules a session can choose. */
-export type AveragingRule = 'variance-corrected' | 'plain' | 'median' | 'trimmed-mean'
+/** Averaging rules a session can choose: a built-in one, or a name given to `registerMergeRule` on every peer. */
+export type AveragingRule = MergeRule
+
+/**
+ * How a session keeps its peers in step without a barrier. A peer that is faster than the
+ * others must not run ahead alone: measured, three regression peers of which one ran all
+ * 100 rounds (26 ms each) before another head arrived merged with nobody (R² −8.35).
+ */
+export interface SessionPace {
+  /**
+   * Peers (besides this one) that must have announced a model before this peer's first
+   * round; waited for at most `startTimeout`. @default 1
+   */
+  minPeers?: number
+  /** Longest wait for `minPeers` (ms); after it the peer trains with whoever is there. @default 30000 */
+  startTimeout?: number
+  /**
+   * After training, wait up to this long (ms) for `fanOut` neighbours to announce a model
+   * newer than the one last merged from them: a fast peer waits for the slow ones instead of
+   * merging stale models or none. 0 does not wait. @default 5000
+   */
+  waitForNeighbours?: number
+  /** Shortest time from the start of one round to the next (ms): caps a fast peer's pace. @default 0 */
+  roundPeriod?: number
+}
 
 /** Session-wide configuration, written once by the session's creator and changed rarely. */
 export interface SessionConfig {
@@ -127,6 +154,14 @@ export interface SessionConfig {
   trim?: number
   /** Owner public key (base64url) when the session is private. */
   owner?: string
+  /** Pacing every peer follows (see `SessionPace`). */
+  pace?: SessionPace
+  /**
+   * Manifest CID of the model every peer starts from (a pretrained model the session
+   * fine-tunes), published by the creator; a joiner without a checkpoint fetches it from the
+   * members. Absent: each peer starts from its own seeded initialisation.
+   */
+  initialModel?: string
 }
 
 /** The session document's root types. */

@@ -1,0 +1,425 @@
+/**
+ * The front door: one session peer, assembled once for every binding. It owns what every
+ * peer does the same way — the relay reservation wait, finding the members, joining (or
+ * creating) the session, resuming from a checkpoint, training, merging, events, saving
+ * progress and leaving — and takes from the binding only what differs: the libp2p node
+ * (transports, datastore), how to dial a member, where checkpoints live and the tfjs
+ * backend's name. DISCO's `Disco` is the model: one object that wraps training and
+ * communication; the platform packages hold transports and data loaders.
+ */
+import type * as tf from '@tensorflow/tfjs'
+import { TypedEventEmitter } from 'main-event'
+import { CID } from 'multiformats/cid'
+import type * as Y from 'yjs'
+import { createModelContent, rebuildSnapshot } from '../content/index.js'
+import { decodeManifest } from '../wire/index.js'
+import type { ModelSnapshot } from '../learn/index.js'
+import { directSessionPeers, discoverSessionPeers } from '../mesh/index.js'
+import type { DialMember, SessionDiscovery } from '../mesh/index.js'
+import { Session, PeerScores, SessionJoinAbortedError } from '../session/index.js'
+import type { AveragingRule, SessionConfig, SessionEncoding, SessionPace } from '../state/index.js'
+import { createSessionDoc, encodeState } from '../state/index.js'
+import { isValidSessionId } from '../wire/index.js'
+import { Trainer } from '../train/index.js'
+import type { ModelConfig, TrainingData, TrainingHyperparameters } from '../train/index.js'
+import type { MurmurNode } from '../mesh/index.js'
+import type { RoundMetrics, SessionAccessInit, SessionEvents, SessionTrainer } from '../session/index.js'
+import type { Checkpoint, CheckpointStore } from './checkpoint.js'
+import { InvalidSessionOptionsError, resolveModel } from './model-input.js'
+import type { ModelInput } from './model-input.js'
+import { waitForReservation } from './reservation.js'
+
+/** Session-wide settings a creator chooses (the model comes from `model`). */
+export interface SessionSettings {
+  /** @default 'variance-corrected' */
+  averaging?: AveragingRule
+  /** Neighbours merged per round (k). @default 2 */
+  fanOut?: number
+  /** Weight of a peer's own model in its merge. @default 0.5 */
+  selfWeight?: number
+  /** @default 'fp16' */
+  encoding?: SessionEncoding
+  /** Share `trimmed-mean` cuts from each side. @default 0.2 */
+  trim?: number
+  /** Pacing every peer follows (see `SessionPace`). */
+  pace?: SessionPace
+  /**
+   * Start every peer from the creator's model weights (the model object's, e.g. a
+   * pretrained one the session fine-tunes): joiners fetch them from the members.
+   * @default true when `model` is a model object or URL, false for a JSON config
+   */
+  shareInitialModel?: boolean
+}
+
+/** What the binding's node factory is given: the peer's scores, to wire into gossipsub and the connection gater. */
+export interface NodeHooks {
+  scores: PeerScores
+}
+
+/** Options of `SessionPeer.start`, shared by every binding. */
+export interface SessionPeerInit {
+  /** The libp2p node with Murmur's services, or a factory for it (then the peer stops it on `leave`). */
+  node: MurmurNode | ((hooks: NodeHooks) => Promise<MurmurNode>)
+  /** Session id: 1–64 characters of `[A-Za-z0-9._-]`. */
+  session: string
+  /**
+   * The model: a tfjs `LayersModel` (its weights are where training starts), a URL/IO path
+   * `tf.loadLayersModel` reads, or a `ModelConfig`. Needed to create a session; when
+   * joining, it must match the session's model or the join fails with `SessionConfigConflictError`.
+   */
+  model?: ModelInput
+  /** Optimizer, loss, metrics, batch size and local steps for a model object. */
+  training?: Partial<TrainingHyperparameters>
+  /** Create the session when no config arrives from its members (`true`, or the session settings). */
+  create?: boolean | SessionSettings
+  /** This peer's training data (never leaves it). Omit for a peer that only relays and merges. */
+  train?: TrainingData
+  /** Held-out data for the metrics this peer reports. */
+  test?: TrainingData
+  /** Training samples this peer holds (for a stream of batches whose size is known). */
+  samples?: number
+  /** Relay addresses ending in `/p2p/<id>` (or relay peer ids): left out of the session's members. */
+  relays?: string[]
+  /** How this binding reaches a member discovery found. @default a plain dial */
+  dial?: DialMember
+  /** Find the members through the session's DHT rendezvous and document. @default true */
+  discover?: boolean
+  /** Longest wait for a relay reservation before joining (0: do not wait). @default 10000 when `relays` are given, else 0 */
+  reservationTimeout?: number
+  /** Longest wait for the session's config (ms). @default 60000 */
+  joinTimeout?: number
+  /** Where progress is saved after every round and resumed from. @default none */
+  checkpoints?: CheckpointStore
+  /** The session document (e.g. replayed from a log). @default a fresh one */
+  doc?: Y.Doc
+  /** tfjs backend name this peer reports. */
+  backend?: string
+  /** Seeds this peer's initial weights and neighbour choices. @default random */
+  seed?: number
+  /** Rounds in all (rounds before a restart count). @default until `leave()` */
+  maxRounds?: number
+  /** Start the round loop at once. Off, call `step()` yourself (simulations in lockstep). @default true */
+  autoRun?: boolean
+  /** Merge with this rule instead of the session's. */
+  rule?: AveragingRule
+  /** Per-round limit on fetching neighbours' models (ms). @default 30000 */
+  fetchTimeout?: number
+  /** Heads older than this are not merged (ms). @default 120000 */
+  staleAfter?: number
+  /** This peer's pacing, over the session's. */
+  pace?: SessionPace
+  /** Private session access (owner and grants). */
+  access?: SessionAccessInit
+  /** Announce provider records for published versions. @default false */
+  announce?: boolean
+  /** Only merge with directly connected peers. @default true */
+  connectedOnly?: boolean
+  /** Rounds of this peer kept in the session document. */
+  roundsKept?: number
+  /** Own versions whose blocks are kept. @default 2 */
+  keepVersions?: number
+  /** Trim departed members' logs after this long (ms). */
+  pruneDepartedAfter?: number
+  /** Longest run of training before yielding to the event loop (ms). @default 8 */
+  yieldEveryMs?: number
+  /** This peer's scores of others; `false` turns scoring (and bans) off. @default a fresh `PeerScores` */
+  scores?: PeerScores | false
+  /** Wrap the trainer (simulations of misbehaving peers). */
+  wrapTrainer?(trainer: Trainer): SessionTrainer
+  /** Called last in `leave()`, after the node stopped (the binding's own cleanup). */
+  onLeave?(): Promise<void>
+}
+
+/** Events of a `SessionPeer`: the session's, plus checkpoints saved. */
+export interface SessionPeerEvents extends SessionEvents {
+  checkpoint: CustomEvent<{ round: number }>
+  /** The relay reservation wait ended without one (peers behind NAT cannot reach this one yet). */
+  'reservation-missing': CustomEvent<{ reason: string }>
+}
+
+const DEFAULTS = { averaging: 'variance-corrected', fanOut: 2, selfWeight: 0.5, encoding: 'fp16' } as const
+
+/** One peer in one session: start with `SessionPeer.start`, end with `leave()`. */
+export class SessionPeer extends TypedEventEmitter<SessionPeerEvents> {
+  readonly node: MurmurNode
+  /** The gossip-learning loop (rounds, merges) this peer runs. */
+  readonly session: Session
+  readonly scores?: PeerScores
+  /** The round loop; resolves when `maxRounds` are done or the peer left. */
+  readonly done: Promise<void>
+  private readonly init: SessionPeerInit
+  private readonly discovery?: SessionDiscovery
+  private readonly stopping = new AbortController()
+  private trainer?: Trainer
+  private saving?: Promise<void>
+  private pendingSave?: Checkpoint
+  private left?: Promise<void>
+
+  private constructor (init: SessionPeerInit, node: MurmurNode, session: Session, scores: PeerScores | undefined, discovery: SessionDiscovery | undefined) {
+    super()
+    this.init = init
+    this.node = node
+    this.session = session
+    this.scores = scores
+    this.discovery = discovery
+    this.done = Promise.resolve()
+    for (const type of ['round', 'merged', 'metrics', 'peer:join', 'peer:leave', 'peers', 'resume', 'resume-failed', 'error'] as const) {
+      session.addEventListener(type, (evt: CustomEvent) => { this.safeDispatchEvent(type, { detail: evt.detail }) })
+    }
+    session.addEventListener('round', evt => { this.queueSave(evt.detail) })
+    if (init.autoRun !== false) {
+      this.done = session.run({ maxRounds: init.maxRounds, signal: this.stopping.signal }).catch((err: Error) => {
+        this.safeDispatchEvent('error', { detail: err })
+      })
+    }
+  }
+
+  /**
+   * Join (or create) the session: build the node, wait for a relay reservation, find the
+   * members, resume from the newest checkpoint, wait for the session's config and build
+   * the model, then start training. Resolves once joined; progress arrives as events.
+   */
+  static async start (init: SessionPeerInit): Promise<SessionPeer> {
+    if (!isValidSessionId(init.session)) throw new InvalidSessionOptionsError(`invalid session id "${init.session}": use 1-64 letters, digits, '.', '_' or '-'`)
+    if (init.maxRounds != null && (!Number.isInteger(init.maxRounds) || init.maxRounds < 0)) throw new InvalidSessionOptionsError(`maxRounds must be a non-negative integer, got ${init.maxRounds}`)
+    if (init.create != null && init.create !== false && init.model == null) throw new InvalidSessionOptionsError('creating a session needs a model: pass model (a tf.LayersModel, its URL, or a ModelConfig)')
+    // the user's model is checked before any network work, so its mistakes are reported as such
+    const resolved = init.model != null ? await resolveModel(init.model, init.training) : undefined
+    const scores = init.scores === false ? undefined : (init.scores ?? new PeerScores())
+    const ownsNode = typeof init.node === 'function'
+    const node = typeof init.node === 'function' ? await init.node({ scores: scores ?? new PeerScores() }) : init.node
+    const relays = relayPeerIds(init.relays ?? [])
+    let discovery: SessionDiscovery | undefined
+    const doc = init.doc ?? createSessionDoc()
+    try {
+      const reservationTimeout = init.reservationTimeout ?? (relays.size > 0 ? 10_000 : 0)
+      const reserved = await waitForReservation(node, reservationTimeout)
+      const missing = reservationTimeout > 0 && reserved.length === 0
+      if (init.discover !== false) {
+        discovery = discoverSessionPeers(node, { session: init.session, doc, exclude: [...relays], ...(init.dial != null ? { dial: init.dial } : {}) })
+      }
+      const checkpoint = await init.checkpoints?.load(init.session)
+      const config = resolved != null && init.create != null && init.create !== false
+        ? await creatorConfig(node, resolved, init.create === true ? {} : init.create, init.model)
+        : undefined
+      let built: Trainer | undefined
+      const seed = init.seed ?? Math.floor(Math.random() * 2 ** 31)
+      const session = new Session({
+        node,
+        session: init.session,
+        doc,
+        config: config ?? (resolved != null ? { ...DEFAULTS, model: resolved.config } : undefined),
+        // a joiner that brings a model only checks it against the session's, it never creates
+        create: config != null,
+        trainer: async (model, sessionConfig) => {
+          const weights = checkpoint != null ? undefined : await startingWeights(node, sessionConfig, resolved, relays, init.joinTimeout ?? 60_000)
+          built = await Trainer.create(model, { seed: 1000 + seed, yieldEveryMs: init.yieldEveryMs, ...(weights != null ? { weights } : {}) })
+          return init.wrapTrainer != null ? init.wrapTrainer(built) : built
+        },
+        train: init.train,
+        test: init.test,
+        samples: init.samples,
+        rule: init.rule,
+        backend: init.backend,
+        seed,
+        fetchTimeout: init.fetchTimeout,
+        staleAfter: init.staleAfter,
+        pace: init.pace,
+        access: init.access,
+        announce: init.announce,
+        connectedOnly: init.connectedOnly,
+        roundsKept: init.roundsKept,
+        keepVersions: init.keepVersions,
+        pruneDepartedAfter: init.pruneDepartedAfter,
+        scores,
+        resume: checkpoint != null ? { round: checkpoint.round, snapshot: checkpoint.snapshot } : undefined
+      })
+      const joinTimeout = init.joinTimeout ?? 60_000
+      try {
+        await session.join({ signal: AbortSignal.timeout(joinTimeout) })
+      } catch (err) {
+        if (!(err instanceof SessionJoinAbortedError)) throw err
+        throw new SessionUnreachableError(`no config for session "${init.session}" arrived within ${joinTimeout} ms: ${describeJoin(node, discovery, relays)}`, { cause: err })
+      }
+      const peer = new SessionPeer({ ...init, node: ownsNode ? init.node : node, doc }, node, session, scores, discovery)
+      peer.trainer = built
+      peer.ownsNode = ownsNode
+      if (missing) setTimeout(() => { peer.safeDispatchEvent('reservation-missing', { detail: { reason: 'no relay granted a reservation: peers behind NAT cannot reach this one until one does' } }) }, 0)
+      return peer
+    } catch (err) {
+      discovery?.stop()
+      if (ownsNode) await Promise.resolve(node.stop()).catch(() => {})
+      throw err
+    }
+  }
+
+  private ownsNode = false
+
+  /** This peer's id. */
+  get peerId (): string { return this.node.peerId.toString() }
+  /** The session document this peer replicates. */
+  get doc (): Y.Doc { return this.session.doc }
+  /** Rounds completed (rounds before a restart included). */
+  get rounds (): number { return this.session.rounds }
+  /** Session members discovery has found so far. */
+  get members (): ReadonlySet<string> { return this.discovery?.members ?? new Set() }
+
+  /** The current model's weights (after `leave()`, those it left with). */
+  snapshot (): ModelSnapshot {
+    return this.session.snapshot()
+  }
+
+  /**
+   * The current model as a standalone tfjs `LayersModel` (its own copy of the weights) to
+   * `predict` with or `save` anywhere; dispose it when done.
+   */
+  async model (): Promise<tf.LayersModel> {
+    if (this.left == null && this.trainer != null) return this.trainer.exportModel()
+    // after leave() the trainer is disposed: build the model again around the final weights
+    const config = this.session.modelConfig
+    if (config == null) throw new InvalidSessionOptionsError('this peer has no model yet')
+    const trainer = await Trainer.create(config, { weights: this.snapshot() })
+    try {
+      return trainer.exportModel()
+    } finally {
+      trainer.dispose()
+    }
+  }
+
+  /** Save the current model through a tfjs IO handler or URL (`indexeddb://…`, `downloads://…`, `file://…` in Node, http). */
+  async save (destination: string | tf.io.IOHandler): Promise<tf.io.SaveResult> {
+    const model = await this.model()
+    try {
+      return await model.save(destination)
+    } finally {
+      model.dispose()
+    }
+  }
+
+  /** One round by hand (with `autoRun: false`). */
+  async step (): Promise<RoundMetrics> {
+    return await this.session.step()
+  }
+
+  /** Stop training, save progress, leave the session and stop the node (when this peer built it). */
+  async leave (): Promise<void> {
+    this.left ??= (async () => {
+      this.stopping.abort()
+      this.discovery?.stop()
+      await this.session.stop().catch(() => {})
+      await this.done
+      await this.flushSaves()
+      await this.init.checkpoints?.close?.().catch(() => {})
+      if (this.ownsNode) await Promise.resolve(this.node.stop()).catch(() => {})
+      await this.init.onLeave?.()
+    })()
+    await this.left
+  }
+
+  /** Save after each round; while a save runs only the newest waiting round is kept for the next. */
+  private queueSave (metrics: RoundMetrics): void {
+    const store = this.init.checkpoints
+    if (store == null) return
+    this.pendingSave = {
+      session: this.session.id,
+      round: metrics.round,
+      // the listener runs before the next round starts: this is the merged model of this round
+      snapshot: this.session.snapshot(),
+      metrics: metrics.metrics,
+      savedAt: Date.now(),
+      ...(store.includeDoc === true ? { doc: encodeState(this.session.doc) } : {})
+    }
+    if (this.saving != null) return
+    this.saving = (async () => {
+      while (this.pendingSave != null) {
+        const job = this.pendingSave
+        this.pendingSave = undefined
+        try {
+          await store.save(job)
+          this.safeDispatchEvent('checkpoint', { detail: { round: job.round } })
+        } catch (err) {
+          this.safeDispatchEvent('error', { detail: new Error(`saving the checkpoint of round ${job.round} failed: ${(err as Error).message}`, { cause: err }) })
+        }
+      }
+    })().finally(() => { this.saving = undefined })
+  }
+
+  private async flushSaves (): Promise<void> {
+    await this.saving
+    const store = this.init.checkpoints
+    if (store == null || this.session.rounds === 0) return
+    // the final model, after the last round's merge
+    try {
+      await store.save({ session: this.session.id, round: this.session.rounds, snapshot: this.session.snapshot(), metrics: {}, savedAt: Date.now(), ...(store.includeDoc === true ? { doc: encodeState(this.session.doc) } : {}) })
+    } catch (err) {
+      this.safeDispatchEvent('error', { detail: new Error(`saving the final checkpoint failed: ${(err as Error).message}`, { cause: err }) })
+    }
+  }
+}
+
+/** No member delivered the session's config in time; the message says what discovery found. */
+export class SessionUnreachableError extends InvalidSessionOptionsError {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = 'SessionUnreachableError'
+  }
+}
+
+/** Peer ids named by relay addresses (`…/p2p/<id>`) or given as ids. */
+export function relayPeerIds (relays: readonly string[]): Set<string> {
+  const out = new Set<string>()
+  for (const r of relays) {
+    const id = r.startsWith('/') ? /\/p2p\/([^/]+)$/.exec(r)?.[1] : r
+    if (id != null) out.add(id)
+  }
+  return out
+}
+
+/** The config a creator writes: its model, its settings, and (when shared) its initial weights published as content. */
+async function creatorConfig (node: MurmurNode, resolved: { config: ModelConfig, weights?: ModelSnapshot }, settings: SessionSettings, input: ModelInput | undefined): Promise<SessionConfig> {
+  const { shareInitialModel, ...rest } = settings
+  const given = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as Partial<SessionConfig>
+  const config: SessionConfig = { ...DEFAULTS, ...given, model: resolved.config }
+  const share = shareInitialModel ?? (typeof input === 'string' || (input != null && resolved.weights != null))
+  if (share && resolved.weights != null) {
+    const content = await createModelContent(resolved.weights, { encoding: 'fp32', modelId: 'initial', version: 0, author: node.peerId.toString(), createdAt: Date.now(), architecture: JSON.stringify(resolved.config) })
+    await node.services.shards.publish(content)
+    config.initialModel = content.manifestCid.toString()
+  }
+  return config
+}
+
+/**
+ * Where this peer's model starts: the session's shared initial model (fetched from the
+ * members; the creator already holds it), else the weights of the model object the user
+ * brought, else the trainer's seeded initialisation.
+ */
+async function startingWeights (node: MurmurNode, config: SessionConfig, resolved: { weights?: ModelSnapshot } | undefined, relays: ReadonlySet<string>, timeout: number): Promise<ModelSnapshot | undefined> {
+  if (config.initialModel != null) {
+    const cid = CID.parse(config.initialModel)
+    const store = node.services.shards.store
+    if (await store.has(cid)) {
+      // the creator, or a peer that fetched it before a restart
+      return await rebuildSnapshot(decodeManifest(await store.get(cid)), async (c: CID) => await store.get(c))
+    }
+    const end = Date.now() + timeout
+    let last: unknown
+    while (Date.now() < end) {
+      const providers = [...directSessionPeers(node.getConnections(), relays)].map(p => node.getConnections().find(c => c.remotePeer.toString() === p)?.remotePeer).filter(p => p != null)
+      if (providers.length > 0) {
+        try {
+          return (await node.services.shards.fetchModel(cid, { providers, signal: AbortSignal.timeout(Math.max(1000, end - Date.now())) })).snapshot
+        } catch (err) { last = err }
+      }
+      await new Promise(resolve => setTimeout(resolve, 250))
+    }
+    throw new SessionUnreachableError(`the session's initial model ${config.initialModel} could not be fetched from its members within ${timeout} ms${last != null ? `: ${(last as Error).message}` : ''}`, { cause: last })
+  }
+  return resolved?.weights
+}
+
+function describeJoin (node: MurmurNode, discovery: SessionDiscovery | undefined, relays: ReadonlySet<string>): string {
+  const direct = directSessionPeers(node.getConnections(), relays)
+  if (discovery != null && discovery.members.size === 0 && direct.size === 0) return 'no member of the session was found (is any peer in it? is the session id right? did one peer create it?)'
+  return `members found ${discovery?.members.size ?? 0}, directly connected ${direct.size}; none delivered the session document (are they behind a NAT this peer cannot cross?)`
+}
