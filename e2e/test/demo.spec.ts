@@ -25,7 +25,7 @@ interface DemoPage {
 }
 
 const APP = fileURLToPath(new URL('../../demos/disaster-relief/', import.meta.url))
-const CLI = fileURLToPath(new URL('../../packages/node/dist/src/cli.js', import.meta.url))
+const CLI = fileURLToPath(new URL('../../packages/node/dist/src/cli/index.js', import.meta.url))
 const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url))
 const consoleLines: string[] = []
 const demoOutput: string[] = []

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { runRelay } from '../src/relay.js'
-import type { Relay } from '../src/relay.js'
-import { parsePartition, parsePartitionKind } from '../src/agent-train.js'
+import { runRelay } from '../src/relay/relay.js'
+import type { Relay } from '../src/relay/relay.js'
+import { parsePartition, parsePartitionKind } from '../src/agent/training-agent.js'
 import { requireBuiltCli, runCli, spawnCli, stopCli, waitFor } from './helpers.js'
 import type { CliProcess } from './helpers.js'
 

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 /** The built CLI; tests run against what `npx tsc -b` produced, as users do. */
-export const CLI = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url))
+export const CLI = fileURLToPath(new URL('../dist/src/cli/index.js', import.meta.url))
 
 /** Fail early with the fix when the CLI has not been built. */
 export function requireBuiltCli (): void {

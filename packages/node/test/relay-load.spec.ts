@@ -10,8 +10,8 @@ import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import type { Connection } from '@libp2p/interface'
 import { createNodePeer, isRelayed } from '../src/index.js'
 import type { NodePeer } from '../src/index.js'
-import { runRelay, RELAY_DEFAULT_LIMITS } from '../src/relay.js'
-import type { Relay } from '../src/relay.js'
+import { runRelay, RELAY_DEFAULT_LIMITS } from '../src/relay/relay.js'
+import type { Relay } from '../src/relay/relay.js'
 import { waitFor } from './helpers.js'
 
 // A relay over loopback TCP under a crowd of simultaneous joiners (each dials and asks for

@@ -198,7 +198,8 @@ export class SessionPeer extends TypedEventEmitter<SessionPeerEvents> {
       if (init.discover !== false) {
         discovery = discoverSessionPeers(node, { session: init.session, doc, exclude: [...relays], ...(init.dial != null ? { dial: init.dial } : {}) })
       }
-      const checkpoint = await init.checkpoints?.load(init.session)
+      const problems: string[] = []
+      const checkpoint = await init.checkpoints?.load(init.session, reason => { problems.push(reason) })
       const config = resolved != null && init.create != null && init.create !== false
         ? await creatorConfig(node, resolved, init.create === true ? {} : init.create, init.model)
         : undefined
@@ -232,8 +233,12 @@ export class SessionPeer extends TypedEventEmitter<SessionPeerEvents> {
         keepVersions: init.keepVersions,
         pruneDepartedAfter: init.pruneDepartedAfter,
         scores,
-        resume: checkpoint != null ? { round: checkpoint.round, snapshot: checkpoint.snapshot } : undefined
+        resume: checkpoint != null ? { round: checkpoint.round, snapshot: checkpoint.snapshot, metrics: checkpoint.metrics } : undefined
       })
+      // events of the join itself reach the peer's listeners once start() has resolved
+      const early: Array<{ type: 'resume' | 'resume-failed', detail: unknown }> = []
+      session.addEventListener('resume', evt => { early.push({ type: 'resume', detail: evt.detail }) })
+      session.addEventListener('resume-failed', evt => { early.push({ type: 'resume-failed', detail: evt.detail }) })
       const joinTimeout = init.joinTimeout ?? 60_000
       try {
         await session.join({ signal: AbortSignal.timeout(joinTimeout) })
@@ -244,6 +249,8 @@ export class SessionPeer extends TypedEventEmitter<SessionPeerEvents> {
       const peer = new SessionPeer({ ...init, node: ownsNode ? init.node : node, doc }, node, session, scores, discovery)
       peer.trainer = built
       peer.ownsNode = ownsNode
+      setTimeout(() => { for (const e of early) peer.safeDispatchEvent(e.type, { detail: e.detail as never }) }, 0)
+      for (const reason of problems) setTimeout(() => { peer.safeDispatchEvent('resume-failed', { detail: { reason } }) }, 0)
       if (missing) setTimeout(() => { peer.safeDispatchEvent('reservation-missing', { detail: { reason: 'no relay granted a reservation: peers behind NAT cannot reach this one until one does' } }) }, 0)
       return peer
     } catch (err) {

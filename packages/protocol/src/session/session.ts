@@ -98,7 +98,7 @@ export interface SessionInit {
    * The count, `maxRounds` and metrics go on from there. A model that no longer fits the
    * session's is dropped with a `resume-failed` event.
    */
-  resume?: { round: number, snapshot?: ModelSnapshot }
+  resume?: { round: number, snapshot?: ModelSnapshot, /** the metrics saved with it */ metrics?: Record<string, number> }
   /** Pacing of this peer, over the session's (`SessionConfig.pace`). */
   pace?: SessionPace
   /**
@@ -217,7 +217,9 @@ export class Session extends TypedEventEmitter<SessionEvents> {
       this.resumeTried = true
       try {
         this.trainer.setSnapshot(this.init.resume.snapshot)
-        this.safeDispatchEvent('resume', { detail: { round: this.round } })
+        // one pass over the held-out data tells the user (and tests) the model really came back
+        const evaluation = this.init.test != null ? await this.trainer.evaluate(this.init.test) : undefined
+        this.safeDispatchEvent('resume', { detail: { round: this.round, metrics: evaluation?.metrics ?? {}, saved: this.init.resume.metrics ?? {} } })
       } catch (err) {
         // the session's model changed since the checkpoint: start from the trainer's own weights
         this.safeDispatchEvent('resume-failed', { detail: { reason: `the checkpoint does not fit the session's model: ${(err as Error).message}` } })
@@ -613,7 +615,7 @@ function isContentError (err: unknown): boolean {
   return err instanceof MurmurError && CONTENT_ERRORS.has(err.name)
 }
 
-const DEFAULT_PACE: Required<SessionPace> = { minPeers: 1, startTimeout: 30_000, waitForNeighbours: 5000, roundPeriod: 0 }
+const DEFAULT_PACE: Required<SessionPace> = { minPeers: 1, startTimeout: 10_000, waitForNeighbours: 2000, roundPeriod: 0 }
 
 /** A peer that brings a model config the session does not train. */
 export class SessionConfigConflictError extends MurmurError {

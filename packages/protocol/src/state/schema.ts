@@ -121,12 +121,12 @@ export interface SessionPace {
    * round; waited for at most `startTimeout`. @default 1
    */
   minPeers?: number
-  /** Longest wait for `minPeers` (ms); after it the peer trains with whoever is there. @default 30000 */
+  /** Longest wait for `minPeers` (ms); after it the peer trains with whoever is there. @default 10000 */
   startTimeout?: number
   /**
    * After training, wait up to this long (ms) for `fanOut` neighbours to announce a model
    * newer than the one last merged from them: a fast peer waits for the slow ones instead of
-   * merging stale models or none. 0 does not wait. @default 5000
+   * merging stale models or none. 0 does not wait. @default 2000
    */
   waitForNeighbours?: number
   /** Shortest time from the start of one round to the next (ms): caps a fast peer's pace. @default 0 */

@@ -6,7 +6,7 @@
  */
 import { applyRemoteUpdate, encodeState } from '@murmur/protocol'
 import type * as Y from 'yjs'
-import { RecordLog } from './persist-log.js'
+import { RecordLog } from './record-log.js'
 
 /** Origin of updates replayed from disk, so they are not written back. */
 const DISK_ORIGIN = Symbol('murmur:disk')

@@ -2,7 +2,7 @@
  * The training flags of `murmur agent`, parsed without loading libp2p or tfjs, so a bad
  * command line is answered at once.
  */
-import { UsageError } from './errors.js'
+import { UsageError } from '../errors.js'
 
 /** Data sets an agent can train on. */
 export const AGENT_DATASETS = ['mnist', 'fashion-mnist'] as const

@@ -4,14 +4,14 @@ import { headsTopic, isValidSessionId, stateTopic } from '@murmur/protocol'
 import type { IceServer, ShardStore } from '@murmur/protocol'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { ServiceFactoryMap } from 'libp2p'
-import { parseMultiaddr } from './bootstrap.js'
-import { summarizeConnection } from './connection-info.js'
-import type { ConnectionSummary, TransportName } from './connection-info.js'
-import { isRelayed } from './direct-upgrade.js'
-import { pingConnection } from './probe.js'
-import { UsageError } from './errors.js'
-import { createNodePeer } from './peer.js'
-import type { NodePeer } from './peer.js'
+import { parseMultiaddr } from '../peer/bootstrap.js'
+import { summarizeConnection } from '../peer/connection-info.js'
+import type { ConnectionSummary, TransportName } from '../peer/connection-info.js'
+import { isRelayed } from '../peer/direct-upgrade.js'
+import { pingConnection } from '../peer/probe.js'
+import { UsageError } from '../errors.js'
+import { createNodePeer } from '../peer/node-peer.js'
+import type { NodePeer, NodePeerOptions } from '../peer/node-peer.js'
 
 /** Options of `runAgent`. */
 export interface AgentOptions<S extends ServiceMap = Record<never, never>> {
@@ -51,6 +51,8 @@ export interface AgentOptions<S extends ServiceMap = Record<never, never>> {
   store?: ShardStore
   /** Extra libp2p services, merged over the defaults. */
   services?: ServiceFactoryMap<S>
+  /** This peer's scores of others (gossipsub's application score, bans in the gater). */
+  scores?: NodePeerOptions['scores']
   /** Receives everything the agent does worth telling its operator. */
   onEvent?: (event: AgentEvent) => void
 }
@@ -110,7 +112,8 @@ export async function runAgent<S extends ServiceMap = Record<never, never>> (opt
     bootstrapTimeout: options.bootstrapTimeout ?? 10_000,
     iceServers: options.iceServers,
     store: options.store,
-    services: options.services
+    services: options.services,
+    scores: options.scores
   })
   const relayIds = new Set(relays.map(peerIdOf).filter((p): p is string => p != null))
   const isSessionPeer = (c: Connection): boolean => !relayIds.has(c.remotePeer.toString())

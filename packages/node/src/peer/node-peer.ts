@@ -12,14 +12,14 @@ import { tcp } from '@libp2p/tcp'
 import { webRTC, webRTCDirect } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { DatastoreShardStore, MemoryShardStore, murmurServices } from '@murmur/protocol'
-import type { IceServer, MurmurServices, MurmurServicesInit, ShardStore } from '@murmur/protocol'
+import type { IceServer, MurmurServices, MurmurServicesInit, PeerScores, ShardStore } from '@murmur/protocol'
 import { FsDatastore } from 'datastore-fs'
 import { createLibp2p } from 'libp2p'
 import type { Libp2pOptions, ServiceFactoryMap } from 'libp2p'
 import { dialBootstrap, parseMultiaddr } from './bootstrap.js'
 import { directUpgrade } from './direct-upgrade.js'
 import type { DirectUpgrade } from './direct-upgrade.js'
-import { AddressInUseError, BootstrapUnreachableError } from './errors.js'
+import { AddressInUseError, BootstrapUnreachableError } from '../errors.js'
 import { loadOrCreateIdentity } from './identity.js'
 
 /** Murmur's own Kademlia DHT protocol id; one definition, in `@murmur/protocol`. */
@@ -164,6 +164,11 @@ export interface NodePeerOptions<S extends ServiceMap = Record<never, never>> {
   directUpgrade?: boolean
   /** Use this key instead of one from `dataDir` or a fresh one. */
   privateKey?: PrivateKey
+  /**
+   * This peer's scores of others: gossipsub's application-specific score, and the gater
+   * refuses banned peers' dials and inbound connections (`SessionPeer` passes its own).
+   */
+  scores?: Pick<PeerScores, 'gossipScore' | 'isBanned'>
 }
 
 /**
@@ -210,7 +215,8 @@ export async function createNodePeer<S extends ServiceMap = Record<never, never>
       dhtMode: options.dhtMode ?? (isRelay ? 'server' : 'auto'),
       allowPrivateAddresses: options.allowPrivateAddresses,
       shards: options.shards,
-      state: options.state
+      state: options.state,
+      ...(options.scores != null ? { appSpecificScore: options.scores.gossipScore } : {})
     }),
     autoNAT: autoNAT(),
     dcutr: dcutr(),
@@ -234,7 +240,10 @@ export async function createNodePeer<S extends ServiceMap = Record<never, never>
       streamMuxers: [yamux()],
       // Node's default gater already allows private addresses; say so explicitly because
       // Murmur runs on LANs, loopback and test namespaces (10.x, 192.168.x)
-      connectionGater: { denyDialMultiaddr: () => false },
+      connectionGater: {
+        denyDialMultiaddr: () => false,
+        ...(options.scores != null ? bannedPeersGater(options.scores) : {})
+      },
       connectionManager: {
         maxConnections: options.maxConnections ?? (isRelay ? 512 : 128),
         // devices behind one NAT share an address: 5/s (the default) would turn a camp away
@@ -317,4 +326,12 @@ function translateListenError (err: unknown): unknown {
     e = e instanceof AggregateError ? e.errors[0] : (e as { cause?: unknown }).cause
   }
   return err
+}
+
+/** Gater rules that refuse a banned peer's dials and inbound connections. */
+function bannedPeersGater (scores: Pick<PeerScores, 'isBanned'>): { denyDialPeer: (peer: { toString: () => string }) => boolean, denyInboundEncryptedConnection: (peer: { toString: () => string }) => boolean } {
+  return {
+    denyDialPeer: peer => scores.isBanned(peer.toString()),
+    denyInboundEncryptedConnection: peer => scores.isBanned(peer.toString())
+  }
 }

@@ -10,8 +10,8 @@ import { DatastoreShardStore, InvalidShardError, ShardNotFoundError } from '@mur
 import type { ShardStore } from '@murmur/protocol'
 import { FsDatastore } from 'datastore-fs'
 import { Key } from 'interface-datastore'
-import { writeFileAtomic } from './persist-log.js'
-import { UsageError } from './errors.js'
+import { writeFileAtomic } from './record-log.js'
+import { UsageError } from '../errors.js'
 
 /** Name of the last-good record inside the data directory. */
 export const LAST_GOOD_FILE = 'last-good.json'
@@ -24,8 +24,8 @@ export interface LastGood {
   manifest: string
   /** Rounds this peer had completed when it was taken. */
   round: number
-  /** Accuracy on the agent's held-out data at that round. */
-  accuracy: number
+  /** The session's metrics on the agent's held-out data at that round (finite values only). */
+  metrics: Record<string, number>
   /** Milliseconds since the epoch. */
   savedAt: number
 }
@@ -125,10 +125,14 @@ export async function readLastGood (dataDir: string): Promise<LastGood | undefin
     throw err
   }
   try {
-    const v = JSON.parse(text) as Partial<LastGood>
+    const v = JSON.parse(text) as Partial<LastGood> & { accuracy?: unknown }
     if (typeof v.session !== 'string' || typeof v.manifest !== 'string' || !Number.isInteger(v.round) || (v.round ?? -1) < 0 ||
-      typeof v.accuracy !== 'number' || typeof v.savedAt !== 'number') return undefined
-    return { session: v.session, manifest: v.manifest, round: v.round as number, accuracy: v.accuracy, savedAt: v.savedAt }
+      typeof v.savedAt !== 'number') return undefined
+    const metrics: Record<string, number> = {}
+    for (const [k, x] of Object.entries(typeof v.metrics === 'object' && v.metrics !== null ? v.metrics : {})) if (typeof x === 'number' && Number.isFinite(x)) metrics[k] = x
+    // records of the first layout carried accuracy alone
+    if (typeof v.accuracy === 'number' && metrics.accuracy == null) metrics.accuracy = v.accuracy
+    return { session: v.session, manifest: v.manifest, round: v.round as number, metrics, savedAt: v.savedAt }
   } catch {
     return undefined
   }

@@ -6,10 +6,10 @@
 import type { Connection } from '@libp2p/interface'
 import { Session, Trainer, createSessionDoc, discoverSessionPeers, getConfig, naming, setConfig, subset } from '@murmur/protocol'
 import type { AveragingRule, Dataset, DialMember, ModelConfig, RoundMetrics, SessionConfig, SessionDiscovery } from '@murmur/protocol'
-import { summarizeConnection } from './connection-info.js'
-import type { TransportName } from './connection-info.js'
-import { createNodePeer } from './peer.js'
-import type { NodePeer } from './peer.js'
+import { summarizeConnection } from '../peer/connection-info.js'
+import type { TransportName } from '../peer/connection-info.js'
+import { createNodePeer } from '../peer/node-peer.js'
+import type { NodePeer } from '../peer/node-peer.js'
 
 /** One link of a peer as the demo draws it. */
 export interface LinkView {

@@ -7,10 +7,10 @@
 import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createModelContent, decodeManifest, rebuildSnapshot, MurmurError } from '@murmur/protocol'
-import type { ModelSnapshot, ShardStore } from '@murmur/protocol'
-import { checkFolderStore, openFolderStore, readLastGood, writeLastGood } from './persist.js'
-import type { FolderStore, LastGood, StoreCheck } from './persist.js'
-import { syncDir } from './persist-log.js'
+import type { Checkpoint, CheckpointStore, ModelSnapshot, ShardStore } from '@murmur/protocol'
+import { checkFolderStore, openFolderStore, readLastGood, writeLastGood } from './folder-store.js'
+import type { FolderStore, LastGood, StoreCheck } from './folder-store.js'
+import { syncDir } from './record-log.js'
 
 /** The checkpoint named by last-good cannot be rebuilt (blocks missing or corrupt). */
 export class CheckpointUnusableError extends MurmurError {
@@ -95,6 +95,36 @@ export class ModelCheckpoints {
       }
     }
     return record
+  }
+
+  /**
+   * This data directory's checkpoints as the front door's `CheckpointStore`: `load` gives
+   * the last good one of `session` (one of another session, or one that cannot be rebuilt,
+   * is reported through `onProblem` and not used), `save` adds one.
+   */
+  asCheckpointStore (): CheckpointStore {
+    return {
+      load: async (session, onProblem) => {
+        try {
+          const restored = await this.restore()
+          if (restored == null) return undefined
+          if (restored.lastGood.session !== session) {
+            onProblem?.(`the data directory's checkpoint belongs to session "${restored.lastGood.session}"; starting afresh`)
+            return undefined
+          }
+          const { lastGood, snapshot } = restored
+          return { session, round: lastGood.round, snapshot, metrics: lastGood.metrics, savedAt: lastGood.savedAt } satisfies Checkpoint
+        } catch (err) {
+          onProblem?.((err as Error).message)
+          return undefined
+        }
+      },
+      save: async (checkpoint) => {
+        const metrics = Object.fromEntries(Object.entries(checkpoint.metrics).filter(([, v]) => Number.isFinite(v)))
+        await this.save(checkpoint.snapshot, { session: checkpoint.session, round: checkpoint.round, metrics })
+      },
+      close: async () => { await this.flush() }
+    }
   }
 
   /** The last good checkpoint and its model, or undefined when there is none. */

@@ -2,7 +2,7 @@ import { KEEP_ALIVE } from '@libp2p/interface'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { BootstrapUnreachableError, InvalidMultiaddrError } from './errors.js'
+import { BootstrapUnreachableError, InvalidMultiaddrError } from '../errors.js'
 
 /** libp2p's reconnect queue redials peers whose tag starts with KEEP_ALIVE after they drop. */
 export const BOOTSTRAP_TAG = `${KEEP_ALIVE}-murmur-bootstrap`

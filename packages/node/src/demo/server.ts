@@ -12,8 +12,8 @@ import type { AddressInfo } from 'node:net'
 import { extname, join, normalize, resolve, sep } from 'node:path'
 import { encodeIdx, MurmurError } from '@murmur/protocol'
 import type { AveragingRule, Dataset } from '@murmur/protocol'
-import type { AgentView, DemoFleet, LinkView } from './demo-fleet.js'
-import { AddressInUseError } from './errors.js'
+import type { AgentView, DemoFleet, LinkView } from './fleet.js'
+import { AddressInUseError } from '../errors.js'
 
 /** Averaging rules the demo's switch offers (every rule a session can choose). */
 export const DEMO_RULES: readonly AveragingRule[] = ['variance-corrected', 'plain', 'median', 'trimmed-mean']

@@ -1,11 +1,11 @@
 import type { IdentifyResult, PeerId } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 import type { IceServer } from '@murmur/protocol'
-import { parseMultiaddr } from './bootstrap.js'
-import { summarizeConnection } from './connection-info.js'
-import type { ConnectionSummary } from './connection-info.js'
-import { PeerUnreachableError } from './errors.js'
-import { createNodePeer } from './peer.js'
+import { parseMultiaddr } from '../peer/bootstrap.js'
+import { summarizeConnection } from '../peer/connection-info.js'
+import type { ConnectionSummary } from '../peer/connection-info.js'
+import { PeerUnreachableError } from '../errors.js'
+import { createNodePeer } from '../peer/node-peer.js'
 
 /** What `murmur status` learns about a peer. */
 export interface PeerStatus {

@@ -3,11 +3,11 @@ import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import type { Connection, PeerId } from '@libp2p/interface'
-import { summarizeConnection } from './connection-info.js'
-import { UsageError } from './errors.js'
-import type { ConnectionSummary } from './connection-info.js'
-import { createNodePeer } from './peer.js'
-import type { NodePeer, RelayServerLimits } from './peer.js'
+import { summarizeConnection } from '../peer/connection-info.js'
+import { UsageError } from '../errors.js'
+import type { ConnectionSummary } from '../peer/connection-info.js'
+import { createNodePeer } from '../peer/node-peer.js'
+import type { NodePeer, RelayServerLimits } from '../peer/node-peer.js'
 
 /**
  * What one relay gives away, chosen so a crowd of joiners cannot starve the peers it

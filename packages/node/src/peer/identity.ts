@@ -2,7 +2,7 @@ import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
-import { InvalidIdentityError } from './errors.js'
+import { InvalidIdentityError } from '../errors.js'
 
 /** File name of the peer's private key inside its data directory. */
 export const IDENTITY_FILE = 'identity.key'
