@@ -21,13 +21,13 @@ const datasetArb = fc.record({
   count: fc.integer({ min: 0, max: 12 }),
   classes: fc.integer({ min: 1, max: 10 }),
   seed: fc.integer()
-}).map(({ rows, cols, count, classes, seed }): { data: Dataset, bytes: Uint8Array } => {
+}).map(({ rows, cols, count, classes, seed }): { data: Dataset, bytes: Uint8Array, classes: number } => {
   let s = seed >>> 0
   const next = (): number => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s }
   const bytes = Uint8Array.from({ length: count * rows * cols }, () => next() % 256)
-  const labels = Uint8Array.from({ length: count }, () => next() % classes)
-  const images = Float32Array.from(bytes, b => b / 255)
-  return { data: { images, labels, count, inputShape: rows === 1 ? [cols] : [rows, cols], numClasses: classes }, bytes }
+  const ys = Uint8Array.from({ length: count }, () => next() % classes)
+  const xs = Float32Array.from(bytes, b => b / 255)
+  return { data: { xs, ys, count, inputShape: rows === 1 ? [cols] : [rows, cols], targetShape: [] }, bytes, classes }
 })
 
 describe('IDX files', () => {
@@ -51,31 +51,35 @@ describe('IDX files', () => {
     checkDataset(data)
     expect(data.count).toBe(2)
     expect(data.inputShape).toEqual([2])
-    expect([...data.images]).toEqual([0, 1, 0.2, 0.4].map(v => Math.fround(v)))
-    expect([...data.labels]).toEqual([1, 0])
+    expect(data.targetShape).toEqual([])
+    expect([...data.xs]).toEqual([0, 1, 0.2, 0.4].map(v => Math.fround(v)))
+    expect([...data.ys]).toEqual([1, 0])
     expect(() => datasetFromIdx(images, labels, { numClasses: 2 })).toThrow(/label 2 at 2 is not below 2/)
     expect(() => datasetFromIdx(images, idx(IDX_LABELS_MAGIC, [2], [0, 0]), { numClasses: 3 })).toThrow(/3 images but labels 2 labels/)
     expect(() => datasetFromIdx(images, labels, { numClasses: 3, limit: -1 })).toThrow(InvalidDatasetError)
   })
 
   it('encodeIdx then datasetFromIdx gives back any slice of a data set exactly', () => {
-    fc.assert(fc.property(datasetArb, fc.nat(), fc.nat(), ({ data, bytes }, a, b) => {
+    fc.assert(fc.property(datasetArb, fc.nat(), fc.nat(), ({ data, bytes, classes }, a, b) => {
       const offset = data.count === 0 ? 0 : a % (data.count + 1)
       const count = (data.count - offset) === 0 ? 0 : b % (data.count - offset + 1)
       const encoded = encodeIdx(data, offset, count)
-      const back = datasetFromIdx(encoded.images, encoded.labels, { numClasses: data.numClasses })
-      const features = data.images.length / Math.max(1, data.count)
+      const back = datasetFromIdx(encoded.images, encoded.labels, { numClasses: classes })
+      const features = data.xs.length / Math.max(1, data.count)
       expect(back.count).toBe(count)
       expect(parseIdx(encoded.images, IDX_IMAGES_MAGIC, 'slice').bytes).toEqual(bytes.subarray(offset * features, (offset + count) * features))
-      expect([...back.labels]).toEqual([...data.labels.subarray(offset, offset + count)])
-      expect(back.images).toEqual(data.images.subarray(offset * features, (offset + count) * features))
+      expect([...back.ys]).toEqual([...data.ys.subarray(offset, offset + count)])
+      expect(back.xs).toEqual(data.xs.subarray(offset * features, (offset + count) * features))
     }))
   })
 
   it('folds flat square images back to rows × cols, and refuses a slice outside the data', () => {
-    const data: Dataset = { images: new Float32Array(2 * 784), labels: new Uint8Array([3, 4]), count: 2, inputShape: [784], numClasses: 10 }
+    const data: Dataset = { xs: new Float32Array(2 * 784), ys: new Uint8Array([3, 4]), count: 2, inputShape: [784], targetShape: [] }
     const { images } = encodeIdx(data)
     expect(parseIdx(images, IDX_IMAGES_MAGIC, 'mnist-like').dims).toEqual([2, 28, 28])
     expect(() => encodeIdx(data, 1, 2)).toThrow(/slice 1\+2 is outside the 2 samples/)
+    // IDX holds one byte label per image: nothing else can be encoded.
+    expect(() => encodeIdx({ ...data, ys: new Float32Array(4), targetShape: [2] })).toThrow(/targetShape/)
+    expect(() => encodeIdx({ ...data, ys: Int32Array.from([3, 300]) })).toThrow(/ys\[1\] is 300/)
   })
 })

@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest'
 import * as tf from '@tensorflow/tfjs'
 import {
   mnistMlp, mnistCnn, createModel, parseModelConfig, tensorKind, chooseBackend, Trainer,
-  InvalidModelConfigError, SnapshotMismatchError, NoBackendError
+  InvalidModelConfigError, UnknownLayerError, SnapshotMismatchError, NoBackendError
 } from '../src/train/index.js'
 import type { ModelSnapshot } from '../src/learn/types.js'
 
@@ -31,13 +31,48 @@ describe('model configs', () => {
     const good = mnistMlp()
     expect(() => parseModelConfig(null)).toThrow(InvalidModelConfigError)
     expect(() => parseModelConfig({ ...good, architecture: 'dense' })).toThrow(/architecture/)
-    expect(() => parseModelConfig({ ...good, optimizer: { name: 'lbfgs', learningRate: 1 } })).toThrow(/optimizer.name/)
+    expect(() => parseModelConfig({ ...good, optimizer: { name: 'lbfgs', learningRate: 1 } })).toThrow(/optimizer.name must be one of sgd, momentum, adam, adamax, rmsprop, adagrad, adadelta/)
     expect(() => parseModelConfig({ ...good, optimizer: { name: 'sgd', learningRate: -1 } })).toThrow(/learningRate/)
     expect(() => parseModelConfig({ ...good, batchSize: 0 })).toThrow(/batchSize/)
     expect(() => parseModelConfig({ ...good, localSteps: 1.5 })).toThrow(/localSteps/)
     expect(() => parseModelConfig({ ...good, seed: 'x' })).toThrow(/seed/)
-    await expect(createModel({ ...good, architecture: { class_name: 'NoSuchLayer', config: {} } })).rejects.toThrow(InvalidModelConfigError)
-    await expect(createModel({ ...good, loss: 'noSuchLoss' })).rejects.toThrow(/cannot be compiled/)
+    expect(() => parseModelConfig({ ...good, optimizer: { name: 'sgd', learningRate: 0.1, momentum: 0.9 } })).toThrow(/optimizer.momentum does not apply to sgd; it is a setting of momentum, rmsprop/)
+    expect(() => parseModelConfig({ ...good, optimizer: { name: 'adam', learningRate: 0.1, beta1: 1 } })).toThrow(/optimizer.beta1 must be a number in \[0, 1\)/)
+    expect(() => parseModelConfig({ ...good, optimizer: { name: 'momentum', learningRate: 0.1 } })).toThrow(/optimizer.momentum is required/)
+    expect(() => parseModelConfig({ ...good, optimizer: { name: 'momentum', learningRate: 0.1, momentum: 0.9, useNesterov: 'yes' } })).toThrow(/useNesterov/)
+    expect(() => parseModelConfig({ ...good, loss: 'foo' })).toThrow(/loss "foo" is neither a tfjs loss nor registered with registerLoss on this peer/)
+    expect(() => parseModelConfig({ ...good, metrics: ['accuracy', 'bar'] })).toThrow(/metrics\[1\] "bar" is not a built-in metric/)
+    expect(() => parseModelConfig({ ...good, metrics: [] })).toThrow(/metrics/)
+    expect(() => parseModelConfig({ ...good, optimizerState: 'forget' })).toThrow(/optimizerState must be one of reset, keep/)
+    await expect(createModel({ ...good, architecture: { class_name: 'NoSuchModel', config: {} } })).rejects.toThrow(InvalidModelConfigError)
+    // Keras spellings and short names resolve to tfjs's losses.
+    for (const loss of ['categorical_crossentropy', 'mse', 'MAE', 'huberLoss', 'meanSquaredLogarithmicError']) {
+      expect(parseModelConfig({ ...good, loss }).loss).toBe(loss)
+    }
+    // Every optimiser and its settings survive validation.
+    const optimizers = [
+      { name: 'momentum', learningRate: 0.1, momentum: 0.9, useNesterov: true },
+      { name: 'adam', learningRate: 0.01, beta1: 0.8, beta2: 0.99, epsilon: 1e-6 },
+      { name: 'adamax', learningRate: 0.01, decay: 0.1 },
+      { name: 'rmsprop', learningRate: 0.01, decay: 0.9, momentum: 0.1 },
+      { name: 'adadelta', learningRate: 1, rho: 0.9 }
+    ]
+    for (const optimizer of optimizers) expect(parseModelConfig({ ...good, optimizer }).optimizer).toEqual(optimizer)
+  })
+
+  it('names a layer class this peer lacks, as UnknownLayerError', async () => {
+    const good = mnistMlp()
+    const layers = (good.architecture.config.layers as unknown[])
+    const custom = { ...good, architecture: { ...good.architecture, config: { ...good.architecture.config, layers: [...layers, { class_name: 'MyAttention', config: { name: 'att' } }] } } }
+    const err = await createModel(custom).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(UnknownLayerError)
+    expect(err).toBeInstanceOf(InvalidModelConfigError)
+    expect((err as UnknownLayerError).name).toBe('UnknownLayerError')
+    expect((err as UnknownLayerError).layerClass).toBe('MyAttention')
+    expect((err as Error).message).toBe('layer class "MyAttention" is not registered on this peer: register it with tf.serialization.registerClass before joining')
+    // Inside a wrapper too.
+    const wrapped = { ...good, architecture: { ...good.architecture, config: { ...good.architecture.config, layers: [...layers, { class_name: 'TimeDistributed', config: { name: 'td', layer: { class_name: 'MyDense', config: {} } } }] } } }
+    await expect(createModel(wrapped)).rejects.toThrow(/layer class "MyDense"/)
   })
 
   it('builds the MLP and the CNN with stable weight names and kinds', async () => {
@@ -86,9 +121,13 @@ describe('seeded initialisation', () => {
     let same = 0
     for (let i = 0; i < kernelA.length; i++) if (kernelA[i] === kernelC[i]) same++
     expect(same).toBeLessThan(kernelA.length / 1000)
-    // Uniform(-l, l) has variance l²/3: He for the relu layer (l² = 6/784), Glorot for softmax (l² = 6/138).
+    // He uniform for the relu layer: Uniform(-l, l) has variance l²/3, l² = 6/784.
     expect(Math.abs(variance(kernelA) / (2 / 784) - 1)).toBeLessThan(0.05)
-    expect(Math.abs(variance(a.tensors[2]?.data as Float32Array) / (2 / 138) - 1)).toBeLessThan(0.15)
+    // tfjs's default glorotNormal for the softmax layer: a normal of variance 1/69 cut at two
+    // stddevs, which leaves 0.774 of the variance.
+    const softmaxKernel = a.tensors[2]?.data as Float32Array
+    expect(Math.abs(variance(softmaxKernel) / (0.7737 / 69) - 1)).toBeLessThan(0.15)
+    expect(Math.max(...softmaxKernel.map(Math.abs))).toBeLessThanOrEqual(2 * Math.sqrt(1 / 69) + 1e-6)
     expect(Array.from(a.tensors[1]?.data as Float32Array).every(v => v === 0)).toBe(true)
     expect(a.tensors.map(t => t.kind)).toEqual(['weight', 'bias', 'weight', 'bias'])
   })

@@ -153,33 +153,42 @@ describe('partitions', () => {
 
 describe('subset', () => {
   const data: Dataset = {
-    images: Float32Array.from({ length: 5 * 3 }, (_, i) => i),
-    labels: Uint8Array.from([0, 1, 2, 1, 0]),
+    xs: Float32Array.from({ length: 5 * 3 }, (_, i) => i),
+    ys: Uint8Array.from([0, 1, 2, 1, 0]),
     count: 5,
     inputShape: [3],
-    numClasses: 3
+    targetShape: []
   }
 
-  it('copies the chosen rows and labels in order', () => {
+  it('copies the chosen rows and targets in order, keeping the array types', () => {
     const s = subset(data, [4, 1])
     expect(s.count).toBe(2)
-    expect(Array.from(s.images)).toEqual([12, 13, 14, 3, 4, 5])
-    expect(Array.from(s.labels)).toEqual([0, 1])
+    expect(Array.from(s.xs)).toEqual([12, 13, 14, 3, 4, 5])
+    expect(Array.from(s.ys)).toEqual([0, 1])
+    expect(s.ys).toBeInstanceOf(Uint8Array)
     checkDataset(s)
-    s.images[0] = -1
-    expect(data.images[12]).toBe(12)
+    s.xs[0] = -1
+    expect(data.xs[12]).toBe(12)
+    // Token sequences: Int32 xs and multi-value targets are copied row by row.
+    const tokens: Dataset = { xs: Int32Array.from([1, 2, 3, 4, 5, 6]), ys: Int32Array.from([2, 3, 4, 5, 6, 7]), count: 3, inputShape: [2], targetShape: [2] }
+    const picked = subset(tokens, [2, 0])
+    expect(picked.xs).toEqual(Int32Array.from([5, 6, 1, 2]))
+    expect(picked.ys).toEqual(Int32Array.from([6, 7, 2, 3]))
   })
 
-  it('refuses indices outside the data set and inconsistent data sets', () => {
+  it('refuses indices outside the data set and inconsistent data sets, naming the field', () => {
     expect(() => subset(data, [5])).toThrow(InvalidDatasetError)
-    expect(() => checkDataset({ ...data, count: 4 })).toThrow(InvalidDatasetError)
-    expect(() => checkDataset({ ...data, numClasses: 2 })).toThrow(/not below numClasses/)
+    expect(() => checkDataset({ ...data, count: 4 })).toThrow(/xs holds 15 values, expected count × prod\(inputShape\) = 4 × 3/)
+    expect(() => checkDataset({ ...data, targetShape: [2] })).toThrow(/ys holds 5 values, expected count × prod\(targetShape\) = 5 × 2/)
+    expect(() => checkDataset({ ...data, inputShape: [] })).toThrow(/inputShape/)
+    expect(() => checkDataset({ ...data, targetShape: [0] })).toThrow(/targetShape/)
+    expect(() => checkDataset({ ...data, xs: Array.from(data.xs) as unknown as Float32Array })).toThrow(/xs must be/)
   })
 
   it('splits a data set into parts that together hold every sample once', () => {
-    const parts = partitionIid(data.labels, 2, deriveSeed(1, 'split')).map(p => subset(data, p))
+    const parts = partitionIid(data.ys, 2, deriveSeed(1, 'split')).map(p => subset(data, p))
     expect(parts.reduce((n, p) => n + p.count, 0)).toBe(5)
-    const rows = parts.flatMap(p => Array.from({ length: p.count }, (_, i) => p.images[i * 3]))
+    const rows = parts.flatMap(p => Array.from({ length: p.count }, (_, i) => p.xs[i * 3]))
     expect(rows.sort((a, b) => (a as number) - (b as number))).toEqual([0, 3, 6, 9, 12])
   })
 })

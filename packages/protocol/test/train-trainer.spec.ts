@@ -15,19 +15,19 @@ beforeAll(async () => {
 function syntheticDigits (count: number, seed: number, classes = 10): Dataset {
   const rng = mulberry32(seed)
   const prototypes = Array.from({ length: classes }, () => Float32Array.from({ length: 784 }, () => rng()))
-  const images = new Float32Array(count * 784)
-  const labels = new Uint8Array(count)
+  const xs = new Float32Array(count * 784)
+  const ys = new Uint8Array(count)
   for (let i = 0; i < count; i++) {
     const label = i % classes
-    labels[i] = label
+    ys[i] = label
     const proto = prototypes[label] as Float32Array
-    for (let j = 0; j < 784; j++) images[i * 784 + j] = Math.min(1, Math.max(0, (proto[j] as number) + 0.5 * normal(rng)))
+    for (let j = 0; j < 784; j++) xs[i * 784 + j] = Math.min(1, Math.max(0, (proto[j] as number) + 0.5 * normal(rng)))
   }
-  return { images, labels, count, inputShape: [784], numClasses: classes }
+  return { xs, ys, count, inputShape: [784], targetShape: [] }
 }
 
 const data = syntheticDigits(600, 1)
-const [trainIdx, testIdx] = partitionIid(data.labels, 2, 7) as [number[], number[]]
+const [trainIdx, testIdx] = partitionIid(data.ys, 2, 7) as [number[], number[]]
 const train = subset(data, trainIdx)
 const test = subset(data, testIdx)
 
@@ -48,8 +48,9 @@ describe('Trainer', () => {
       const after = await trainer.evaluate(test)
       expect(run.samples).toBe(30 * 32)
       expect(Number.isFinite(run.loss)).toBe(true)
-      expect(before.accuracy).toBeLessThan(0.4)
-      expect(after.accuracy).toBeGreaterThan(0.9)
+      expect(trainer.metricNames).toEqual(['accuracy'])
+      expect(before.metrics.accuracy).toBeLessThan(0.4)
+      expect(after.metrics.accuracy).toBeGreaterThan(0.9)
       expect(after.loss).toBeLessThan(before.loss)
     })
   })
@@ -67,7 +68,7 @@ describe('Trainer', () => {
     const sparseAdam = mnistMlp({ loss: 'sparseCategoricalCrossentropy', optimizer: { name: 'adam', learningRate: 0.001 } })
     await withTrainer(sparseAdam, 3, async trainer => {
       await trainer.trainSteps(train, 30)
-      expect((await trainer.evaluate(test)).accuracy).toBeGreaterThan(0.9)
+      expect((await trainer.evaluate(test)).metrics.accuracy).toBeGreaterThan(0.9)
     })
   })
 
@@ -124,10 +125,16 @@ describe('Trainer', () => {
     await expect(trainer.trainSteps(train, 1)).rejects.toThrow(TrainerUsageError)
     await first
     await expect(trainer.trainSteps(train, 0)).rejects.toThrow(/positive integer/)
-    const wrongShape: Dataset = { ...train, images: new Float32Array(train.count * 10), inputShape: [10] }
+    const wrongShape: Dataset = { ...train, xs: new Float32Array(train.count * 10), inputShape: [10] }
     await expect(trainer.trainSteps(wrongShape, 1)).rejects.toThrow(InvalidDatasetError)
-    await expect(trainer.trainSteps({ ...train, numClasses: 11 }, 1)).rejects.toThrow(/outputs 10/)
-    await expect(trainer.evaluate({ ...test, count: 0, images: new Float32Array(0), labels: new Uint8Array(0) })).rejects.toThrow(/empty/)
+    await expect(trainer.trainSteps(wrongShape, 1)).rejects.toThrow(/inputShape \[10\] does not fit the model's input \[784\]/)
+    const label10 = Uint8Array.from(train.ys)
+    label10[7] = 10
+    await expect(trainer.trainSteps({ ...train, ys: label10 }, 1)).rejects.toThrow(/ys\[7\] is 10, not a class index below the model's output width 10/)
+    await expect(trainer.trainSteps({ ...train, ys: new Float32Array(train.count * 3), targetShape: [3] }, 1)).rejects.toThrow(/targetShape \[3\] does not fit the model's output \[10\]/)
+    await expect(trainer.trainSteps({ ...train, count: train.count + 1 }, 1)).rejects.toThrow(/xs holds/)
+    await expect(trainer.evaluate({ ...test, count: 0, xs: new Float32Array(0), ys: new Uint8Array(0) })).rejects.toThrow(/empty/)
+    await expect(trainer.trainSteps({ ...test, count: 0, xs: new Float32Array(0), ys: new Uint8Array(0) }, 1)).rejects.toThrow(/empty/)
     trainer.dispose()
     expect(() => trainer.getSnapshot()).toThrow(TrainerUsageError)
     await expect(trainer.trainSteps(train, 1)).rejects.toThrow(/disposed/)

@@ -8,6 +8,21 @@ export class InvalidModelConfigError extends MurmurError {
   }
 }
 
+/**
+ * An architecture names a layer class this peer has not registered (a custom layer, or one
+ * from a newer tfjs). Register it with `tf.serialization.registerClass` before joining.
+ */
+export class UnknownLayerError extends InvalidModelConfigError {
+  /** The layer class the architecture names. */
+  readonly layerClass: string
+
+  constructor (layerClass: string, options?: ErrorOptions) {
+    super(`layer class "${layerClass}" is not registered on this peer: register it with tf.serialization.registerClass before joining`, options)
+    this.name = 'UnknownLayerError'
+    this.layerClass = layerClass
+  }
+}
+
 /** A snapshot whose tensor names, shapes or sizes do not match the model it is loaded into. */
 export class SnapshotMismatchError extends MurmurError {
   constructor (message: string) {

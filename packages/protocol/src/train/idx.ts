@@ -46,6 +46,7 @@ export function parseIdx (buffer: Uint8Array, expectedMagic: number, source: str
 
 /** Options of `datasetFromIdx`. */
 export interface DatasetFromIdxOptions {
+  /** Labels must be below this. */
   numClasses: number
   /** Keep only the first `limit` samples (the files' own order). */
   limit?: number
@@ -56,7 +57,8 @@ export interface DatasetFromIdxOptions {
 
 /**
  * Build a Dataset from an IDX image file and its label file (their raw bytes), pixels
- * scaled to 0..1 and each image flattened to rows × cols features.
+ * scaled to 0..1 and each image flattened to rows × cols features; `ys` holds one class
+ * index per image (targetShape []).
  */
 export function datasetFromIdx (images: Uint8Array, labels: Uint8Array, opts: DatasetFromIdxOptions): Dataset {
   const { numClasses, limit } = opts
@@ -75,17 +77,22 @@ export function datasetFromIdx (images: Uint8Array, labels: Uint8Array, opts: Da
   for (let i = 0; i < n; i++) {
     if ((labelBytes[i] as number) >= numClasses) throw new InvalidIdxFileError(`${labelsSource}: label ${labelBytes[i]} at ${i} is not below ${numClasses}`)
   }
-  return { images: pixels, labels: labelBytes, count: n, inputShape: [rows * cols], numClasses }
+  return { xs: pixels, ys: labelBytes, count: n, inputShape: [rows * cols], targetShape: [] }
 }
 
 /**
  * Encode samples `offset .. offset + count` of a Dataset as an IDX image file and label
  * file, the inverse of `datasetFromIdx` (pixels back to bytes 0..255): how a server hands
- * each device its own slice of a data set.
+ * each device its own slice of a data set. Needs one class index below 256 per sample.
  */
 export function encodeIdx (data: Dataset, offset = 0, count = data.count - offset): { images: Uint8Array, labels: Uint8Array } {
   if (!Number.isInteger(offset) || !Number.isInteger(count) || offset < 0 || count < 0 || offset + count > data.count) {
     throw new InvalidDatasetError(`slice ${offset}+${count} is outside the ${data.count} samples`)
+  }
+  if (data.targetShape.length !== 0) throw new InvalidDatasetError(`IDX labels are one class index per sample (targetShape []), got targetShape [${data.targetShape.join(', ')}]`)
+  for (let i = offset; i < offset + count; i++) {
+    const label = data.ys[i] as number
+    if (!Number.isInteger(label) || label < 0 || label > 255) throw new InvalidDatasetError(`ys[${i}] is ${label}; IDX labels are bytes 0..255`)
   }
   const features = data.inputShape.reduce((a, b) => a * b, 1)
   // IDX images are count × rows × cols: keep a 2-D shape, or fold a flat square one back
@@ -100,12 +107,12 @@ export function encodeIdx (data: Dataset, offset = 0, count = data.count - offse
   iv.setUint32(12, cols)
   const start = offset * features
   for (let i = 0; i < count * features; i++) {
-    images[16 + i] = Math.min(255, Math.max(0, Math.round((data.images[start + i] as number) * 255)))
+    images[16 + i] = Math.min(255, Math.max(0, Math.round((data.xs[start + i] as number) * 255)))
   }
   const labels = new Uint8Array(8 + count)
   const lv = new DataView(labels.buffer)
   lv.setUint32(0, IDX_LABELS_MAGIC)
   lv.setUint32(4, count)
-  labels.set(data.labels.subarray(offset, offset + count), 8)
+  labels.set(data.ys.subarray(offset, offset + count), 8)
   return { images, labels }
 }

@@ -1,7 +1,9 @@
 /**
  * Splitting one labelled data set among simulated peers: IID, Dirichlet label skew, and
  * McMahan et al.'s label shards. Pure functions of (labels, arguments, seed) returning
- * index lists; every index lands in exactly one part and no part is empty.
+ * index lists; every index lands in exactly one part and no part is empty. Labels are any
+ * array of class indices, e.g. a Dataset's `ys` when its targetShape is []. Also the
+ * checks and copies of in-memory data sets (`checkDataset`, `subset`).
  */
 import { InvalidDatasetError, InvalidPartitionError } from './errors.js'
 import { dirichlet, mulberry32, shuffleInPlace } from './random.js'
@@ -129,35 +131,46 @@ export function partitionLabelShards (labels: ArrayLike<number>, parts: number, 
   return out
 }
 
-/** Check that a data set's arrays agree with its declared count, shape and classes. */
-export function checkDataset (data: Dataset): void {
-  const features = data.inputShape.reduce((a, b) => a * b, 1)
-  if (!Number.isInteger(data.count) || data.count < 0) throw new InvalidDatasetError(`count must be a non-negative integer, got ${data.count}`)
-  if (data.inputShape.length === 0 || data.inputShape.some(d => !Number.isInteger(d) || d < 1)) {
-    throw new InvalidDatasetError(`inputShape must be positive integers, got [${data.inputShape.join(', ')}]`)
-  }
-  if (data.images.length !== data.count * features) {
-    throw new InvalidDatasetError(`images hold ${data.images.length} values, expected ${data.count} × ${features}`)
-  }
-  if (data.labels.length !== data.count) throw new InvalidDatasetError(`labels hold ${data.labels.length} entries, expected ${data.count}`)
-  if (!Number.isInteger(data.numClasses) || data.numClasses < 1 || data.numClasses > 256) {
-    throw new InvalidDatasetError(`numClasses must be an integer in 1..256, got ${data.numClasses}`)
-  }
-  for (let i = 0; i < data.count; i++) {
-    if ((data.labels[i] as number) >= data.numClasses) throw new InvalidDatasetError(`label ${data.labels[i]} at ${i} is not below numClasses ${data.numClasses}`)
+const product = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1)
+
+function checkShape (shape: unknown, field: string, allowEmpty: boolean): void {
+  if (!Array.isArray(shape) || (!allowEmpty && shape.length === 0) || shape.some(d => !Number.isInteger(d) || d < 1)) {
+    throw new InvalidDatasetError(`${field} must be ${allowEmpty ? 'an array of' : 'one or more'} positive integers, got ${JSON.stringify(shape)}`)
   }
 }
 
-/** A new data set holding copies of the chosen samples, in the given order. */
+/** Check that a data set's arrays agree with its declared count and shapes. */
+export function checkDataset (data: Dataset): void {
+  if (!Number.isInteger(data.count) || data.count < 0) throw new InvalidDatasetError(`count must be a non-negative integer, got ${data.count}`)
+  checkShape(data.inputShape, 'inputShape', false)
+  checkShape(data.targetShape, 'targetShape', true)
+  if (!(data.xs instanceof Float32Array) && !(data.xs instanceof Int32Array)) {
+    throw new InvalidDatasetError('xs must be a Float32Array (features) or an Int32Array (token ids)')
+  }
+  if (!(data.ys instanceof Float32Array) && !(data.ys instanceof Int32Array) && !(data.ys instanceof Uint8Array)) {
+    throw new InvalidDatasetError('ys must be a Float32Array, Int32Array or Uint8Array')
+  }
+  const features = product(data.inputShape)
+  if (data.xs.length !== data.count * features) {
+    throw new InvalidDatasetError(`xs holds ${data.xs.length} values, expected count × prod(inputShape) = ${data.count} × ${features}`)
+  }
+  const targets = product(data.targetShape)
+  if (data.ys.length !== data.count * targets) {
+    throw new InvalidDatasetError(`ys holds ${data.ys.length} values, expected count × prod(targetShape) = ${data.count} × ${targets}`)
+  }
+}
+
+/** A new data set holding copies of the chosen samples, in the given order, with the same array types. */
 export function subset (data: Dataset, indices: ArrayLike<number>): Dataset {
-  const features = data.inputShape.reduce((a, b) => a * b, 1)
-  const images = new Float32Array(indices.length * features)
-  const labels = new Uint8Array(indices.length)
+  const features = product(data.inputShape)
+  const targets = product(data.targetShape)
+  const xs = new (data.xs.constructor as Float32ArrayConstructor | Int32ArrayConstructor)(indices.length * features)
+  const ys = new (data.ys.constructor as Float32ArrayConstructor | Int32ArrayConstructor | Uint8ArrayConstructor)(indices.length * targets)
   for (let i = 0; i < indices.length; i++) {
     const j = indices[i] as number
     if (!Number.isInteger(j) || j < 0 || j >= data.count) throw new InvalidDatasetError(`index ${j} is outside 0..${data.count - 1}`)
-    images.set(data.images.subarray(j * features, (j + 1) * features), i * features)
-    labels[i] = data.labels[j] as number
+    xs.set(data.xs.subarray(j * features, (j + 1) * features), i * features)
+    ys.set(data.ys.subarray(j * targets, (j + 1) * targets), i * targets)
   }
-  return { images, labels, count: indices.length, inputShape: [...data.inputShape], numClasses: data.numClasses }
+  return { xs, ys, count: indices.length, inputShape: [...data.inputShape], targetShape: [...data.targetShape] }
 }

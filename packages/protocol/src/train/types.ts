@@ -1,26 +1,69 @@
 /**
- * Shapes the training layer shares with the rest of Murmur. Everything here is plain,
- * JSON-friendly data (typed arrays aside) so it can travel in the session document and
- * between workers without tfjs.
+ * Shapes the training layer shares with the rest of Murmur. Configs are plain JSON so they
+ * can travel in the session document; data sets are typed arrays so they can move between
+ * workers without tfjs.
  */
+import type * as tf from '@tensorflow/tfjs'
 
 // The snapshot shapes belong to learn (the averaging math); train produces and consumes them.
 export type { NamedTensor, ModelSnapshot } from '../learn/types.js'
 
-/** A labelled classification data set held in memory. */
+/** Samples held in memory. */
 export interface Dataset {
-  /** `count` samples of `prod(inputShape)` features each, row-major, normalised to 0..1. */
-  images: Float32Array
-  /** One class index per sample, in [0, numClasses). */
-  labels: Uint8Array
+  /** count × prod(inputShape) values, row-major. Float32Array for features, Int32Array for token ids. */
+  xs: Float32Array | Int32Array
+  /** count × prod(targetShape) values: class indices (Int32Array/Uint8Array/Float32Array), one-hot rows, real values, or token ids. */
+  ys: Float32Array | Int32Array | Uint8Array
   count: number
-  /** Shape of one sample, e.g. [784] or [28, 28, 1]; models may reshape as long as sizes agree. */
+  /** Shape of one sample, e.g. [784], [28,28,1], [64] (token ids). */
   inputShape: number[]
-  numClasses: number
+  /** Shape of one target: [] for one class index or one real value per sample, [C] for one-hot/multi-output, [T] for token sequences. */
+  targetShape: number[]
 }
 
-/** Optimisers a session may name; both are stateless enough to restart after a merge. */
-export type OptimizerName = 'sgd' | 'adam'
+/** One minibatch as tensors, as a generator or tf.data.Dataset yields it. */
+// A type alias, not an interface: tf.data.Dataset<T> needs T to be a TensorContainer, which
+// only an alias (with its implicit index signature) satisfies.
+export type Batch = { xs: tf.Tensor, ys: tf.Tensor }
+
+/**
+ * Whatever data a user has: samples in memory, an (async) iterable of batches (re-iterated
+ * from the start when exhausted, if it can be), or a tf.data.Dataset of batches.
+ *
+ * Batch tensors from a generator, any other non-array iterable, or a tf.data.Dataset are the
+ * trainer's once yielded: it disposes them after use, as tfjs's `fitDataset` does. Tensors
+ * in an array of batches stay the caller's, so the array can be trained on again.
+ */
+export type TrainingData = Dataset | AsyncIterable<Batch> | Iterable<Batch> | tf.data.Dataset<Batch>
+
+/** The tfjs optimisers a session may name. */
+export type OptimizerName = 'sgd' | 'momentum' | 'adam' | 'adamax' | 'rmsprop' | 'adagrad' | 'adadelta'
+
+/**
+ * An optimiser and its settings; a field the named optimiser does not use is refused rather
+ * than ignored. Unset fields take tfjs's defaults.
+ */
+export interface OptimizerConfig {
+  name: OptimizerName
+  learningRate: number
+  /** momentum (required there), rmsprop. */
+  momentum?: number
+  /** adam, adamax. */
+  beta1?: number
+  /** adam, adamax. */
+  beta2?: number
+  /** adam, adamax, rmsprop, adadelta. */
+  epsilon?: number
+  /** adadelta. */
+  rho?: number
+  /** adamax (learning-rate decay), rmsprop (discount of the gradient history). */
+  decay?: number
+  /** momentum. */
+  useNesterov?: boolean
+}
+
+/** What happens to the optimiser's state (Adam's moments, momentum buffers) when a merge replaces the weights. */
+export type OptimizerStateAtMerge = 'reset' | 'keep'
 
 /**
  * A model's topology as tfjs layers JSON: what `model.toJSON(null, false)` returns, or a
@@ -36,12 +79,33 @@ export interface LayersTopology {
 /** Everything a peer needs to build and train the session's model; JSON-serialisable. */
 export interface ModelConfig {
   architecture: LayersTopology
-  optimizer: { name: OptimizerName, learningRate: number }
+  optimizer: OptimizerConfig
   batchSize: number
   /** Minibatch steps each peer takes between merges (E in the design). */
   localSteps: number
-  /** A tfjs loss name, e.g. 'categoricalCrossentropy' or 'sparseCategoricalCrossentropy'. */
+  /**
+   * A tfjs loss: a tfjs-layers name ('categoricalCrossentropy', 'sparseCategoricalCrossentropy',
+   * 'binaryCrossentropy', 'meanSquaredError', …), its Keras spelling ('categorical_crossentropy',
+   * 'mse'), one of tf.losses' 'huberLoss' | 'absoluteDifference' | 'logLoss' | 'hingeLoss', or
+   * a name given to `registerLoss`.
+   */
   loss: string
+  /**
+   * Metric names, first is the session's headline: 'accuracy' | 'binaryAccuracy' | 'mae' |
+   * 'mse' | 'rmse' | 'perplexity' | a name given to `registerMetric`.
+   * @default by loss: crossentropies → ['accuracy'] (binaryCrossentropy → ['binaryAccuracy']), otherwise ['mae', 'rmse']
+   */
+  metrics?: string[]
+  /**
+   * What `afterMerge()` does to the optimiser's state. 'reset' starts a fresh optimiser (Adam's
+   * moments and step count from zero, momentum buffers empty) on the merged weights; 'keep'
+   * carries this peer's state over.
+   * @default 'reset'
+   */
+  optimizerState?: OptimizerStateAtMerge
   /** Initialisation seed shared by the session; a peer's own seed overrides it. */
   seed?: number
 }
+
+/** A ModelConfig without its architecture: what `Trainer.fromModel` needs besides the model. */
+export type TrainingHyperparameters = Omit<ModelConfig, 'architecture'>

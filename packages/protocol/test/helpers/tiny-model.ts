@@ -20,7 +20,7 @@ export const tinyModel: ModelConfig = {
 
 /** Label = whether the first feature exceeds the second. */
 export function tinyData (count: number, offset: number): Dataset {
-  const images = Float32Array.from({ length: count * 8 }, (_, i) => ((i + offset) * 0.618) % 1)
-  const labels = Uint8Array.from({ length: count }, (_, i) => (images[i * 8] as number) > (images[i * 8 + 1] as number) ? 1 : 0)
-  return { images, labels, count, inputShape: [8], numClasses: 2 }
+  const xs = Float32Array.from({ length: count * 8 }, (_, i) => ((i + offset) * 0.618) % 1)
+  const ys = Uint8Array.from({ length: count }, (_, i) => (xs[i * 8] as number) > (xs[i * 8 + 1] as number) ? 1 : 0)
+  return { xs, ys, count, inputShape: [8], targetShape: [] }
 }
