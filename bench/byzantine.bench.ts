@@ -13,8 +13,9 @@
  */
 import { mnistMlp } from '@murmur/protocol'
 import type { AveragingRule } from '@murmur/protocol'
-import { simulate, loadMnist, initNodeBackend } from '@murmur/node'
-import type { SimulationOptions } from '@murmur/node'
+import { loadMnist, initNodeBackend } from '@murmur/node'
+import { simulate } from '@murmur/node/sim'
+import type { SimulationOptions } from '@murmur/node/sim'
 
 type Attack = NonNullable<SimulationOptions['byzantine']>['attack']
 interface Run { attack: Attack | 'none', factor?: number }

@@ -11,8 +11,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { mnistMlp } from '@murmur/protocol'
-import { simulate, loadMnist, initNodeBackend, buildTopology, byDegree } from '@murmur/node'
-import type { RoundSummary, SimulationOptions } from '@murmur/node'
+import { loadMnist, initNodeBackend } from '@murmur/node'
+import { simulate, buildTopology, byDegree } from '@murmur/node/sim'
+import type { RoundSummary, SimulationOptions } from '@murmur/node/sim'
 
 const which = process.argv[2] ?? 'all'
 const rounds = Number(process.env.MURMUR_BENCH_ROUNDS ?? 30)

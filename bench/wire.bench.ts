@@ -10,8 +10,9 @@
  *   MURMUR_BENCH_ROUNDS=15 MURMUR_BENCH_TRAIN=16000 MURMUR_BENCH_TEST=1000 MURMUR_BENCH_E=20 node dist/wire.bench.js
  */
 import { mnistMlp } from '@murmur/protocol'
-import { simulate, loadMnist, initNodeBackend } from '@murmur/node'
-import type { SimulationOptions } from '@murmur/node'
+import { loadMnist, initNodeBackend } from '@murmur/node'
+import { simulate } from '@murmur/node/sim'
+import type { SimulationOptions } from '@murmur/node/sim'
 
 const rounds = Number(process.env.MURMUR_BENCH_ROUNDS ?? 15)
 const peers = Number(process.env.MURMUR_BENCH_PEERS ?? 8)

@@ -1,9 +1,7 @@
-import { discoverSessionPeers } from '@murmur/browser'
-import type { SessionDiscovery } from '@murmur/browser'
 import { createNodePeer, initNodeBackend, loadMnist } from '@murmur/node'
 import type { NodePeer } from '@murmur/node'
-import { MemoryShardStore, Session, Trainer, murmurServices } from '@murmur/protocol'
-import type { ModelConfig, MurmurNode, MurmurServices, RoundMetrics, SessionConfig } from '@murmur/protocol'
+import { MemoryShardStore, PeerScores, SessionPeer, murmurServices } from '@murmur/protocol'
+import type { ModelConfig, MurmurNode, MurmurServices, RoundMetrics, SessionSettings } from '@murmur/protocol'
 
 /** Options of `startAgents`. */
 export interface StartAgentsOptions {
@@ -12,8 +10,8 @@ export interface StartAgentsOptions {
   session: string
   /** @default 2 */
   count?: number
-  /** Written into the session by the first agent when set. */
-  config?: SessionConfig
+  /** The first agent creates the session with this model and these settings when set. */
+  create?: { model: ModelConfig, settings?: SessionSettings }
   /** MNIST training images per agent, taken from `trainOffset` on, agent after agent. @default 2000 */
   trainPerAgent?: number
   /** @default 30000 (clear of the slices pages take from the front) */
@@ -27,7 +25,8 @@ export interface StartAgentsOptions {
 /** One in-process Node agent and everything it reported. */
 export interface TestAgent {
   node: NodePeer<MurmurServices>
-  session: Session
+  /** Set once the agent has joined (joining waits for the session's config, which a page may bring later). */
+  session?: SessionPeer
   peerId: string
   rounds: RoundMetrics[]
   errors: Error[]
@@ -55,52 +54,59 @@ export async function startAgents (options: StartAgentsOptions): Promise<TestAge
     loadMnist({ split: 'train', limit: offset + count * per }),
     loadMnist({ split: 'test', limit: 10_000 })
   ])
-  const testSlice = { ...test, images: test.images.slice(-784 * (options.testCount ?? 500)), labels: test.labels.slice(-(options.testCount ?? 500)), count: options.testCount ?? 500 }
+  const testSlice = { ...test, xs: test.xs.slice(-784 * (options.testCount ?? 500)), ys: test.ys.slice(-(options.testCount ?? 500)), count: options.testCount ?? 500 }
   const agents: TestAgent[] = []
-  const discoveries: SessionDiscovery[] = []
+  const scores: PeerScores[] = []
   const stopping = new AbortController()
   const runs: Array<Promise<void>> = []
   const stop = async (): Promise<void> => {
     stopping.abort()
-    for (const d of discoveries) d.stop()
-    await Promise.all(agents.map(async a => { await a.session.stop().catch(() => {}) }))
     await Promise.allSettled(runs)
+    await Promise.all(agents.map(async a => { await a.session?.leave().catch(() => {}) }))
     await Promise.all(agents.map(async a => { await a.node.stop() }))
   }
   try {
     for (let i = 0; i < count; i++) {
+      const score = new PeerScores()
+      scores.push(score)
       const node = await createNodePeer({
         listen: ['/ip4/127.0.0.1/tcp/0', '/p2p-circuit', '/webrtc'],
         bootstrap: [options.bootstrap],
         bootstrapTimeout: 10_000,
         dhtMode: 'server',
-        services: murmurServices({ store: new MemoryShardStore(), dhtMode: 'server' })
+        scores: score,
+        services: murmurServices({ store: new MemoryShardStore(), dhtMode: 'server', appSpecificScore: score.gossipScore })
       }) as unknown as NodePeer<MurmurServices>
-      const start = offset + i * per
-      const train = { ...all, images: all.images.slice(start * 784, (start + per) * 784), labels: all.labels.slice(start, start + per), count: per }
-      const session = new Session({
-        node: node as unknown as MurmurNode,
-        session: options.session,
-        config: i === 0 ? options.config : undefined,
-        createTrainer: async (m) => await Trainer.create(m as ModelConfig, { seed: 500 + i }),
-        train,
-        test: testSlice,
-        backend: backend.backend,
-        seed: 77 + i
-      })
-      const agent: TestAgent = { node, session, peerId: node.peerId.toString(), rounds: [], errors: [] }
-      session.addEventListener('round', evt => { agent.rounds.push(evt.detail) })
-      session.addEventListener('error', evt => { agent.errors.push(evt.detail) })
-      agents.push(agent)
+      agents.push({ node, peerId: node.peerId.toString(), rounds: [], errors: [] })
     }
     await Promise.all(agents.map(async a => await Promise.all(agents.filter(b => b !== a).map(async b => await a.node.dial(b.node.getMultiaddrs()).catch(() => {})))))
-    for (const a of agents) {
-      discoveries.push(discoverSessionPeers(a.node as unknown as MurmurNode, { session: options.session, relays: [options.bootstrap], signal: stopping.signal }))
-    }
-    // run() joins first and waits for the session's config, which may come from a page later
-    for (const a of agents) {
-      runs.push(a.session.run({ maxRounds: options.maxRounds ?? 1000, signal: stopping.signal }).catch((err: Error) => { a.errors.push(err) }))
-    }
+    // joining waits for the session's config, which may come from a page later: in the background
+    agents.forEach((a, i) => {
+      const start = offset + i * per
+      const train = { ...all, xs: all.xs.slice(start * 784, (start + per) * 784), ys: all.ys.slice(start, start + per), count: per }
+      runs.push((async () => {
+        const session = await SessionPeer.start({
+          node: a.node as unknown as MurmurNode,
+          scores: scores[i],
+          session: options.session,
+          ...(i === 0 && options.create != null ? { model: options.create.model, create: options.create.settings ?? true } : {}),
+          train,
+          test: testSlice,
+          backend: backend.backend,
+          seed: 77 + i,
+          trainerSeed: 500 + i,
+          relays: [options.bootstrap],
+          maxRounds: options.maxRounds ?? 1000,
+          joinTimeout: 120_000,
+          pace: { minPeers: 0 }
+        })
+        a.session = session
+        session.addEventListener('round', evt => { a.rounds.push(evt.detail) })
+        session.addEventListener('error', evt => { a.errors.push(evt.detail) })
+        if (stopping.signal.aborted) await session.leave()
+        await session.done
+      })().catch((err: Error) => { a.errors.push(err) }))
+    })
   } catch (err) {
     await stop()
     throw err

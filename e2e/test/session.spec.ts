@@ -81,7 +81,6 @@ beforeAll(async () => {
     bootstrap: relay.tcp,
     session: SESSION,
     count: 2,
-    config: undefined,
     trainPerAgent: 2000
   })
   vite = await serveVite(fileURLToPath(new URL('../pages/session/', import.meta.url)))

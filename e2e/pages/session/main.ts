@@ -51,7 +51,9 @@ async function main (): Promise<void> {
     session: params.get('session') ?? 'e2e',
     train,
     test,
-    config: params.get('create') === '1' ? { model: mnistMlp({ localSteps: 20, batchSize: 32 }), averaging: 'variance-corrected', fanOut: 2, selfWeight: 0.5, encoding: 'fp16' } : undefined,
+    ...(params.get('create') === '1' ? { model: mnistMlp({ localSteps: 20, batchSize: 32 }), create: { averaging: 'variance-corrected', fanOut: 2, selfWeight: 0.5, encoding: 'fp16' } } : {}),
+    // the agents and the other page start at once: nobody waits for a first head
+    pace: { minPeers: 0 },
     storageName: params.get('storage') ?? 'murmur',
     maxRounds: params.has('rounds') ? Number(params.get('rounds')) : undefined,
     wasmPaths: { 'tfjs-backend-wasm.wasm': wasm, 'tfjs-backend-wasm-simd.wasm': wasmSimd, 'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded }

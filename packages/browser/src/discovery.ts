@@ -24,7 +24,7 @@ function webrtcAddrs (peer: string, known: Multiaddr[], relays: string[]): Multi
 }
 
 /** Dial a member over WebRTC through the relays. */
-function webrtcDial (node: Pick<SessionDiscoveryNode, 'dial'>, relays: string[]): DialMember {
+export function webrtcDial (node: Pick<SessionDiscoveryNode, 'dial'>, relays: string[]): DialMember {
   return async (peer, known, options) => await node.dial(webrtcAddrs(peer.toString(), known, relays), options)
 }
 

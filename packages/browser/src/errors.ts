@@ -16,14 +16,6 @@ export class BootstrapUnreachableError extends MurmurError {
   }
 }
 
-/** The page reached the relays but no session member handed over the session's config in time. */
-export class SessionUnreachableError extends MurmurError {
-  constructor (message: string, options?: ErrorOptions) {
-    super(message, 'ERR_SESSION_UNREACHABLE', options)
-    this.name = 'SessionUnreachableError'
-  }
-}
-
 /** IndexedDB could not be opened (private mode, quota, blocked upgrade). */
 export class StorageUnavailableError extends MurmurError {
   constructor (message: string, options?: ErrorOptions) {

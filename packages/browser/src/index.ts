@@ -5,7 +5,7 @@
  */
 export { joinSession } from './session.js'
 export type { JoinSessionOptions, MurmurSession, MurmurSessionEvents } from './session.js'
-export { createBrowserPeer, waitForReservation, MURMUR_BROWSER_USER_AGENT } from './peer.js'
+export { createBrowserPeer, MURMUR_BROWSER_USER_AGENT } from './peer.js'
 export type { BrowserPeer, BrowserPeerOptions } from './peer.js'
 export { selectBackend, setDefaultWasmPaths, webgpuFallbackAdapter } from './backend.js'
 export type { BackendPreference, BackendReport, SelectBackendOptions, WasmPaths } from './backend.js'
@@ -14,6 +14,14 @@ export type { SessionDiscovery, SessionDiscoveryOptions } from './discovery.js'
 export { peerViews, transportOfConnection } from './connections.js'
 export type { PeerView } from './connections.js'
 export { openStorage, encodeSnapshot, decodeSnapshot } from './storage.js'
-export type { PeerStorage, StorageKind, StoredSession } from './storage.js'
-export { InvalidOptionsError, BootstrapUnreachableError, StorageUnavailableError, CorruptStorageError, SessionUnreachableError } from './errors.js'
-export type { Dataset, SessionConfig, AveragingRule, RoundMetrics, MurmurNode } from '@murmur/protocol'
+export type { PeerStorage, StorageKind } from './storage.js'
+export { InvalidOptionsError, BootstrapUnreachableError, StorageUnavailableError, CorruptStorageError } from './errors.js'
+// the front door's own parts, so a page needs only this package
+export {
+  SessionPeer, SessionUnreachableError, SessionConfigConflictError, InvalidSessionOptionsError, InvalidModelConfigError, UnknownLayerError,
+  UnknownMergeRuleError, registerMergeRule, registerLoss, registerMetric, waitForReservation, mnistMlp
+} from '@murmur/protocol'
+export type {
+  Dataset, Batch, TrainingData, ModelConfig, TrainingHyperparameters, SessionSettings, SessionPace, SessionConfig, AveragingRule, RoundMetrics,
+  MurmurNode, ModelInput, Checkpoint, CheckpointStore, CustomMergeRule, MergeContext
+} from '@murmur/protocol'

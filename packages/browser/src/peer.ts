@@ -11,7 +11,7 @@ import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { murmurServices } from '@murmur/protocol'
-import type { IceServer, MurmurNode, MurmurServices } from '@murmur/protocol'
+import type { IceServer, MurmurNode, MurmurServices, PeerScores } from '@murmur/protocol'
 import { createLibp2p } from 'libp2p'
 import type { ServiceFactoryMap } from 'libp2p'
 import { BootstrapUnreachableError, InvalidOptionsError } from './errors.js'
@@ -45,6 +45,8 @@ export interface BrowserPeerOptions {
    * @default 10000
    */
   bootstrapTimeout?: number
+  /** This peer's scores of others: gossipsub's application score; banned peers are refused by the gater. */
+  scores?: Pick<PeerScores, 'gossipScore' | 'isBanned'>
   signal?: AbortSignal
 }
 
@@ -78,6 +80,7 @@ function parseBootstrap (addrs: string[]): Multiaddr[] {
 export async function createBrowserPeer (options: BrowserPeerOptions): Promise<BrowserPeer> {
   const relays = parseBootstrap(options.bootstrap)
   const storage = await openStorage(options.storage ?? 'indexeddb', options.storageName ?? 'murmur')
+  const scores = options.scores
   let node: MurmurNode
   try {
     const rtcConfiguration: RTCConfiguration = { iceServers: options.iceServers ?? [] }
@@ -92,8 +95,11 @@ export async function createBrowserPeer (options: BrowserPeerOptions): Promise<B
       streamMuxers: [yamux()],
       // the browser default refuses plain ws:// and private addresses, which is where a
       // LAN or field relay (and every test) lives
-      connectionGater: { denyDialMultiaddr: () => false },
-      services: murmurServices({ store: storage.shards, dhtMode: 'client' }) as unknown as ServiceFactoryMap<MurmurServices>
+      connectionGater: {
+        denyDialMultiaddr: () => false,
+        ...(scores != null ? { denyDialPeer: peer => scores.isBanned(peer.toString()), denyInboundEncryptedConnection: peer => scores.isBanned(peer.toString()) } : {})
+      },
+      services: murmurServices({ store: storage.shards, dhtMode: 'client', ...(scores != null ? { appSpecificScore: scores.gossipScore } : {}) }) as unknown as ServiceFactoryMap<MurmurServices>
     })
   } catch (err) {
     await storage.close()
@@ -122,22 +128,4 @@ async function dialFirst (node: MurmurNode, relays: Multiaddr[], timeout: number
     const reasons = err instanceof AggregateError ? err.errors.map(e => (e as Error).message) : [(err as Error).message]
     throw new BootstrapUnreachableError(`no bootstrap relay answered within ${timeout} ms (${relays.map(String).join(', ')}): ${reasons.join('; ')}; check that the relay runs and its WebSocket port is reachable`, { cause: err })
   }
-}
-
-/** Resolve when the node holds a relay reservation (a `/p2p-circuit` address), or after `ms`. */
-export async function waitForReservation (node: MurmurNode, ms: number, signal?: AbortSignal): Promise<boolean> {
-  const reserved = (): boolean => node.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit'))
-  if (reserved()) return true
-  return await new Promise<boolean>(resolve => {
-    const done = (): void => {
-      clearTimeout(timer)
-      node.removeEventListener('self:peer:update', check)
-      signal?.removeEventListener('abort', done)
-      resolve(reserved())
-    }
-    const check = (): void => { if (reserved()) done() }
-    const timer = setTimeout(done, ms)
-    node.addEventListener('self:peer:update', check)
-    signal?.addEventListener('abort', done, { once: true })
-  })
 }

@@ -6,7 +6,7 @@
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { DatastoreShardStore, MemoryShardStore } from '@murmur/protocol'
-import type { ModelSnapshot, NamedTensor, ShardStore } from '@murmur/protocol'
+import type { Checkpoint, CheckpointStore, ModelSnapshot, NamedTensor, ShardStore } from '@murmur/protocol'
 import { IDBDatastore } from 'datastore-idb'
 import { Key } from 'interface-datastore'
 import type { Datastore } from 'interface-datastore'
@@ -15,16 +15,6 @@ import { CorruptStorageError, StorageUnavailableError } from './errors.js'
 /** Where a page's state lives. */
 export type StorageKind = 'indexeddb' | 'memory'
 
-/** A session's progress as stored after each round. */
-export interface StoredSession {
-  /** The Yjs document as one update. */
-  doc: Uint8Array
-  /** This peer's model after its last round. */
-  snapshot: ModelSnapshot
-  /** Rounds completed and versions published before the reload. */
-  round: number
-  version: number
-}
 
 /** A page's persistent state; `close()` releases the database. */
 export interface PeerStorage {
@@ -34,8 +24,8 @@ export interface PeerStorage {
   readonly shards: ShardStore
   /** The stored identity, created on first use. */
   identity(): Promise<PrivateKey>
-  loadSession(session: string): Promise<StoredSession | undefined>
-  saveSession(session: string, state: StoredSession): Promise<void>
+  /** Each session's newest checkpoint (the document inside it), for the front door. */
+  readonly checkpoints: CheckpointStore
   close(): Promise<void>
 }
 
@@ -59,21 +49,27 @@ export async function openStorage (kind: StorageKind, name: string): Promise<Pee
     datastore: libp2p,
     shards: new DatastoreShardStore(blocks),
     identity: async () => await loadIdentity(state),
-    loadSession: async (session) => await loadSession(state, session),
-    saveSession: async (session, s) => { await saveSession(state, session, s) },
+    checkpoints: {
+      includeDoc: true,
+      load: async (session, onProblem) => await loadSession(state, session, onProblem),
+      save: async (checkpoint) => { await saveSession(state, checkpoint) }
+    },
     close: async () => { await Promise.all([state.close(), libp2p.close(), blocks.close()]) }
   }
 }
 
 function memoryStorage (): PeerStorage {
   let key: Promise<PrivateKey> | undefined
-  const sessions = new Map<string, StoredSession>()
+  const sessions = new Map<string, Checkpoint>()
   return {
     kind: 'memory',
     shards: new MemoryShardStore(),
     identity: async () => await (key ??= generateKeyPair('Ed25519')),
-    loadSession: async (session) => sessions.get(session),
-    saveSession: async (session, s) => { sessions.set(session, s) },
+    checkpoints: {
+      includeDoc: true,
+      load: async (session) => sessions.get(session),
+      save: async (checkpoint) => { sessions.set(checkpoint.session, checkpoint) }
+    },
     close: async () => {}
   }
 }
@@ -89,25 +85,27 @@ async function loadIdentity (store: Datastore): Promise<PrivateKey> {
   return key
 }
 
-async function loadSession (store: Datastore, session: string): Promise<StoredSession | undefined> {
+async function loadSession (store: Datastore, session: string, onProblem?: (reason: string) => void): Promise<Checkpoint | undefined> {
   if (!(await store.has(sessionKey(session, 'progress')))) return undefined
   try {
-    const progress = JSON.parse(new TextDecoder().decode(await store.get(sessionKey(session, 'progress')))) as { round: number, version: number }
+    const progress = JSON.parse(new TextDecoder().decode(await store.get(sessionKey(session, 'progress')))) as { round: number, metrics?: Record<string, number>, savedAt?: number }
     const doc = await store.get(sessionKey(session, 'doc'))
     const snapshot = decodeSnapshot(await store.get(sessionKey(session, 'snapshot')))
-    if (!Number.isInteger(progress.round) || !Number.isInteger(progress.version)) throw new CorruptStorageError('bad progress record')
-    return { doc, snapshot, round: progress.round, version: progress.version }
-  } catch {
+    if (!Number.isInteger(progress.round)) throw new CorruptStorageError('bad progress record')
+    return { session, round: progress.round, snapshot, doc, metrics: progress.metrics ?? {}, savedAt: progress.savedAt ?? 0 }
+  } catch (err) {
     // a half-written or older-format record: start the session fresh rather than fail the page
+    onProblem?.(`the stored progress of session "${session}" is unreadable (${(err as Error).message}); starting afresh`)
     return undefined
   }
 }
 
-async function saveSession (store: Datastore, session: string, s: StoredSession): Promise<void> {
+async function saveSession (store: Datastore, checkpoint: Checkpoint): Promise<void> {
   const batch = store.batch()
-  batch.put(sessionKey(session, 'doc'), s.doc)
-  batch.put(sessionKey(session, 'snapshot'), encodeSnapshot(s.snapshot))
-  batch.put(sessionKey(session, 'progress'), new TextEncoder().encode(JSON.stringify({ round: s.round, version: s.version })))
+  const { session } = checkpoint
+  if (checkpoint.doc != null) batch.put(sessionKey(session, 'doc'), checkpoint.doc)
+  batch.put(sessionKey(session, 'snapshot'), encodeSnapshot(checkpoint.snapshot))
+  batch.put(sessionKey(session, 'progress'), new TextEncoder().encode(JSON.stringify({ round: checkpoint.round, metrics: checkpoint.metrics, savedAt: checkpoint.savedAt })))
   await batch.commit()
 }
 

@@ -154,7 +154,8 @@ async function startAgent (): Promise<Agent> {
     session: SESSION,
     doc: createSessionDoc(),
     config: { model, averaging: 'variance-corrected', fanOut: 2, selfWeight: 0.5, encoding: 'fp32' },
-    createTrainer: async (m) => Trainer.create(m as ModelConfig, { seed: 1000 + i, yieldEveryMs: 20 }),
+    pace: { minPeers: 0, waitForNeighbours: 0 },
+    trainer: async m => Trainer.create(m, { seed: 1000 + i, yieldEveryMs: 20 }),
     train: shards[i % shards.length] as Dataset,
     test,
     seed: 7919 + i,
@@ -191,7 +192,7 @@ beforeAll(async () => {
   await initNodeBackend()
   const train = await loadMnist({ split: 'train', limit: AGENTS * 2 * 100 })
   test = await loadMnist({ split: 'test', limit: 100 })
-  shards = partitionIid(train.labels, AGENTS * 2, 3).map(idx => subset(train, idx))
+  shards = partitionIid(train.ys, AGENTS * 2, 3).map(idx => subset(train, idx))
 }, 60_000)
 
 afterAll(async () => {

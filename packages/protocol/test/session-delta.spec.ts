@@ -34,7 +34,7 @@ function syntheticDigits (count: number, seed: number): Dataset {
     const proto = prototypes[i % 10]!
     for (let j = 0; j < 784; j++) images[i * 784 + j] = Math.min(1, Math.max(0, proto[j]! + 0.5 * normal(rng)))
   }
-  return { images, labels, count, inputShape: [784], numClasses: 10 }
+  return { xs: images, ys: labels, count, inputShape: [784], targetShape: [] }
 }
 
 function model (n: number, fill: (j: number) => number): ModelSnapshot {
@@ -164,7 +164,7 @@ describe('a session with top-k deltas', () => {
   const config: ModelConfig = mnistMlp({ localSteps: 4 })
 
   async function run (encoding: SessionEncoding, peers: number, rounds: number): Promise<{ accuracy: number, bytesPerRound: number }> {
-    const parts = partitionIid(data.labels, peers, 3).map(idx => subset(data, idx))
+    const parts = partitionIid(data.ys, peers, 3).map(idx => subset(data, idx))
     nodes = await Promise.all(Array.from({ length: peers }, async () => createMemoryNode()))
     // a ring: each peer has two neighbours and merges one a round
     await Promise.all(nodes.map(async (n, i) => n.dial(nodes[(i + 1) % peers]!.getMultiaddrs())))
@@ -173,7 +173,8 @@ describe('a session with top-k deltas', () => {
       session: 'delta-test',
       doc: createSessionDoc(),
       config: { model: config, averaging: 'variance-corrected', fanOut: 1, selfWeight: 0.5, encoding },
-      createTrainer: async m => Trainer.create(m as ModelConfig, { seed: 100 + i }),
+      pace: { minPeers: 0, waitForNeighbours: 0 },
+    trainer: async m => Trainer.create(m, { seed: 100 + i }),
       train: parts[i]!,
       test,
       seed: 7 + i,
@@ -195,7 +196,7 @@ describe('a session with top-k deltas', () => {
   }
 
   it('two peers that follow each other receive one delta a round after the first, checkpoints or not', async () => {
-    const parts = partitionIid(data.labels, 2, 5).map(idx => subset(data, idx))
+    const parts = partitionIid(data.ys, 2, 5).map(idx => subset(data, idx))
     nodes = [await createMemoryNode(), await createMemoryNode()]
     await nodes[0]!.dial(nodes[1]!.getMultiaddrs())
     // a checkpoint every 2 versions: the old keyframe scheme made every follower fetch each one
@@ -205,7 +206,8 @@ describe('a session with top-k deltas', () => {
       session: 'delta-follow',
       doc: createSessionDoc(),
       config: { model: mnistMlp({ localSteps: 2 }), averaging: 'variance-corrected', fanOut: 1, selfWeight: 0.5, encoding },
-      createTrainer: async m => Trainer.create(m as ModelConfig, { seed: 200 + i }),
+      pace: { minPeers: 0, waitForNeighbours: 0 },
+    trainer: async m => Trainer.create(m, { seed: 200 + i }),
       train: parts[i]!,
       test,
       seed: 3 + i,

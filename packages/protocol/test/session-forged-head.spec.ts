@@ -4,7 +4,6 @@ import { Session } from '../src/session/session.js'
 import { createSessionDoc, getHead, listMetrics, roots } from '../src/state/index.js'
 import type { SessionConfig } from '../src/state/index.js'
 import { Trainer } from '../src/train/index.js'
-import type { ModelConfig } from '../src/train/index.js'
 import { tinyData, tinyModel } from './helpers/tiny-model.js'
 import { createMemoryNode, waitFor } from './helpers/mesh.js'
 import { sessionFixture } from './helpers/session.js'
@@ -27,7 +26,8 @@ describe('a head forged into another member\'s round log', () => {
       session: SESSION,
       doc: docs[i],
       config: i === 0 ? config : undefined,
-      createTrainer: async m => await Trainer.create(m as ModelConfig, { seed: 20 + i }),
+      pace: { minPeers: 0, waitForNeighbours: 0 },
+    trainer: async m => await Trainer.create(m, { seed: 20 + i }),
       train: tinyData(32, i * 100),
       test: tinyData(16, 999),
       seed: i,

@@ -6,7 +6,6 @@ import { Session } from '../src/session/session.js'
 import { createSessionDoc, getHead } from '../src/state/index.js'
 import type { SessionConfig } from '../src/state/index.js'
 import { Trainer } from '../src/train/index.js'
-import type { ModelConfig } from '../src/train/index.js'
 import { createMemoryNode, waitFor } from './helpers/mesh.js'
 import { sessionFixture } from './helpers/session.js'
 import type { MeshNode } from './helpers/mesh.js'
@@ -32,7 +31,8 @@ async function pairWithSlowServer (): Promise<{ a: MeshNode, b: MeshNode, sa: Se
     session: 'gone',
     doc: createSessionDoc(),
     config,
-    createTrainer: async m => await Trainer.create(m as ModelConfig, { seed: 20 + i }),
+    pace: { minPeers: 0, waitForNeighbours: 0 },
+    trainer: async m => await Trainer.create(m, { seed: 20 + i }),
     train: tinyData(32, i * 50),
     test: tinyData(16, 999),
     seed: i,

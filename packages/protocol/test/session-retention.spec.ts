@@ -5,7 +5,6 @@ import { Session } from '../src/session/session.js'
 import { createSessionDoc, getHead, listHeads, listMetrics, sameState } from '../src/state/index.js'
 import type { SessionConfig, SessionEncoding } from '../src/state/index.js'
 import { Trainer } from '../src/train/index.js'
-import type { ModelConfig } from '../src/train/index.js'
 import { createMemoryNode, waitFor } from './helpers/mesh.js'
 import { sessionFixture } from './helpers/session.js'
 import type { MeshNode } from './helpers/mesh.js'
@@ -30,7 +29,8 @@ async function triangle (encoding: SessionEncoding, keepVersions: number, pruneD
     session: 'retention',
     doc: createSessionDoc(),
     config,
-    createTrainer: async m => await Trainer.create(m as ModelConfig, { seed: 40 + i }),
+    pace: { minPeers: 0, waitForNeighbours: 0 },
+    trainer: async m => await Trainer.create(m, { seed: 40 + i }),
     train: tinyData(32, i * 50),
     test: tinyData(16, 999),
     seed: i,

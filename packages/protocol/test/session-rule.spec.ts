@@ -3,7 +3,6 @@ import { Session } from '../src/session/session.js'
 import { createSessionDoc, getConfig, setConfig } from '../src/state/index.js'
 import type { AveragingRule, SessionConfig } from '../src/state/index.js'
 import { Trainer } from '../src/train/index.js'
-import type { ModelConfig } from '../src/train/index.js'
 import { tinyData, tinyModel } from './helpers/tiny-model.js'
 import { createMemoryNode, waitFor } from './helpers/mesh.js'
 import { sessionFixture } from './helpers/session.js'
@@ -25,7 +24,8 @@ describe('the averaging rule is read from the shared document every round', () =
       config: i === 0 ? config : undefined,
       // the third peer insists on its own rule whatever the document says
       ...(i === 2 ? { rule: 'trimmed-mean' as const } : {}),
-      createTrainer: async m => await Trainer.create(m as ModelConfig, { seed: 10 + i }),
+      pace: { minPeers: 0, waitForNeighbours: 0 },
+    trainer: async m => await Trainer.create(m, { seed: 10 + i }),
       train: tinyData(32, i * 100),
       test: tinyData(16, 999),
       seed: i,

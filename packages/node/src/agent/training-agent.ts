@@ -126,7 +126,7 @@ export async function runTrainingAgent (options: TrainingAgentOptions): Promise<
   })
   peer.addEventListener('resume', evt => { emit({ type: 'resume', ...evt.detail }) })
   peer.addEventListener('resume-failed', evt => { emit({ type: 'resume-failed', reason: evt.detail.reason }) })
-  peer.addEventListener('peers', evt => { emit({ type: 'peers', ...evt.detail }) })
+  peer.addEventListener('ready', evt => { emit({ type: 'peers', ...evt.detail }) })
   peer.addEventListener('round', evt => { emit({ type: 'round', metrics: evt.detail, backend }) })
   peer.addEventListener('checkpoint', evt => { emit({ type: 'checkpoint', round: evt.detail.round }) })
   peer.addEventListener('error', evt => { emit({ type: 'warning', message: `round failed: ${evt.detail.message}` }) })

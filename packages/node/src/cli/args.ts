@@ -9,7 +9,7 @@ export function usage (message: string, command?: string): UsageError {
   return new UsageError(`${message} (run 'murmur ${command != null ? `${command} ` : ''}--help')`)
 }
 
-function parse<T extends NonNullable<ParseArgsConfig['options']>> (command: string, args: string[], options: T, positionals = false): ReturnType<typeof parseArgs<{ args: string[], options: T, allowPositionals: boolean, allowNegative: true, strict: true }>> {
+export function parse<T extends NonNullable<ParseArgsConfig['options']>> (command: string, args: string[], options: T, positionals = false): ReturnType<typeof parseArgs<{ args: string[], options: T, allowPositionals: boolean, allowNegative: true, strict: true }>> {
   try {
     return parseArgs({ args, options, allowPositionals: positionals, allowNegative: true, strict: true })
   } catch (err) {

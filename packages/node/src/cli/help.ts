@@ -8,6 +8,7 @@ Commands:
   relay     run a bootstrap peer: circuit relay v2 server, DHT server, WebSocket/WebRTC-Direct listener
   agent     run a training peer that joins a session through a relay
   status    dial a peer and show who it is, what it speaks and its round trip time
+  export    write an agent's current model (from its --data-dir) as a tfjs model.json + weights.bin
   demo      start a local relay, agents that train MNIST together, and the web app to watch them
 
 Run 'murmur <command> --help' for the flags of a command.`,
@@ -74,7 +75,24 @@ Training flags:
   --wait-peers <n>       wait for n direct session peers before the first round, or until a
                          direct peer is training already (default 0)
   --wait-timeout <s>     longest wait for --wait-peers and for the session config (default 60)
-  --backend <b>          wasm or cpu (default: the faster on a short probe)`,
+  --backend <b>          wasm or cpu (default: the faster on a short probe)
+
+Your own model and data (instead of --dataset):
+  --model <path|url>     a tfjs layers model (model.json + weights, e.g. saved with
+                         model.save('file://dir') or tensorflowjs_converter); its weights are
+                         where training starts (a pretrained model is fine-tuned)
+  --data <file>          training samples: .csv (numeric columns), .jsonl ({"x": [...], "y": ...}
+                         per line) or .txt (a corpus for a character-level language model)
+  --format <f>           csv, jsonl or text (default: from the file's extension)
+  --target <col>         csv: the target column, by header name or 0-based index (default: last)
+  --x <field> --y <field>  jsonl: the input and target fields (default x and y)
+  --window <n>           text: characters per sample (default 32)
+  --test-split <f>       share of the samples held out for the metrics (default 0.1)
+  --loss <name>          a tfjs loss name (e.g. meanSquaredError, sparseCategoricalCrossentropy)
+  --optimizer <name>     sgd, momentum, adam, adamax, rmsprop, adagrad or adadelta (default sgd)
+  --lr <x>               learning rate (default 0.05)
+  --metrics <a,b>        accuracy, binaryAccuracy, mae, mse, rmse, perplexity (default: by loss)
+  --batch-size <n>       minibatch size (default 32)`,
   demo: `Usage: murmur demo [flags]
 
 Starts a murmur relay on 127.0.0.1, several agents ("edge boxes") that join one session
@@ -91,6 +109,18 @@ Flags:
   --web-root <dir> the built web app to serve (default demos/disaster-relief/dist of this checkout)
   --no-web         no web app: train, print the table and exit
   -h, --help       show this help`,
+  export: `Usage: murmur export --data-dir <dir> --out <dir> [--session <id>]
+
+Writes the model of the agent that keeps its state in <dir> (its last good checkpoint:
+the model after its newest completed round, in the session's architecture) as a tfjs
+model.json + weights.bin in --out, which tf.loadLayersModel('file://<out>/model.json')
+(with @murmur/node's file handler) or tfjs-node load. The agent may be running.
+
+Flags:
+  --data-dir <dir>       the agent's --data-dir (required)
+  --out <dir>            where to write model.json and weights.bin (required)
+  --session <id>         the session, when the data directory holds several
+  -h, --help             show this help`,
   status: `Usage: murmur status <multiaddr> [flags]
 
 Dials the peer and prints its peer id, agent version, connection type, ping round trip

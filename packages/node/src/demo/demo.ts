@@ -71,7 +71,8 @@ export function defaultWebRoot (): string {
 function view (data: Dataset, offset: number, count: number): Dataset {
   const f = data.inputShape.reduce((a, b) => a * b, 1)
   // views, not copies: the pool is loaded once and sliced for agents and pages
-  return { ...data, images: data.images.subarray(offset * f, (offset + count) * f), labels: data.labels.subarray(offset, offset + count), count }
+  const t = data.targetShape.reduce((a, b) => a * b, 1)
+  return { ...data, xs: data.xs.subarray(offset * f, (offset + count) * f), ys: data.ys.subarray(offset * t, (offset + count) * t), count }
 }
 
 /**
@@ -103,7 +104,8 @@ export async function startDemo (options: DemoOptions = {}): Promise<RunningDemo
     train,
     test,
     samplesPerAgent: Math.max(1, Math.floor(train.count / Math.max(1, n))),
-    config: { model, averaging: 'variance-corrected', fanOut: 2, selfWeight: 0.5, encoding: 'fp16' },
+    model,
+    settings: { averaging: 'variance-corrected', fanOut: 2, selfWeight: 0.5, encoding: 'fp16' },
     backend: backend.backend,
     rounds: options.rounds ?? (web ? 0 : 30),
     roundDelay: options.roundDelay ?? (web ? 400 : 0),

@@ -4,8 +4,8 @@
  * cut into islands and heal, as the simulator does with a deny rule and closed connections.
  */
 import type { Connection } from '@libp2p/interface'
-import { Session, Trainer, createSessionDoc, discoverSessionPeers, getConfig, naming, setConfig, subset } from '@murmur/protocol'
-import type { AveragingRule, Dataset, DialMember, ModelConfig, RoundMetrics, SessionConfig, SessionDiscovery } from '@murmur/protocol'
+import { PeerScores, SessionPeer, getConfig, naming, setConfig, subset } from '@murmur/protocol'
+import type { AveragingRule, Dataset, DialMember, ModelConfig, RoundMetrics, SessionSettings } from '@murmur/protocol'
 import { summarizeConnection } from '../peer/connection-info.js'
 import type { TransportName } from '../peer/connection-info.js'
 import { createNodePeer } from '../peer/node-peer.js'
@@ -49,7 +49,10 @@ export interface DemoFleetInit {
   train: Dataset
   test: Dataset
   samplesPerAgent: number
-  config: SessionConfig
+  /** The session's model (the first agent creates the session with it). */
+  model: ModelConfig
+  /** The session's settings (rule, fan-out, encoding, …). */
+  settings: SessionSettings
   /** tfjs backend in use, reported to the session. */
   backend: string
   /** Rounds each agent runs; 0 runs until stopped. */
@@ -66,9 +69,8 @@ interface Agent {
   index: number
   name: string
   node: NodePeer
-  session: Session
-  /** Finds the other members (browser tabs included) at the session's rendezvous, as `murmur agent` does. */
-  discovery: SessionDiscovery
+  /** The front door's session peer (it finds the other members, browser tabs included, as `murmur agent` does). */
+  session: SessionPeer
   samples: number
   backend: string
   latest?: RoundMetrics
@@ -117,7 +119,7 @@ export class DemoFleet {
   /** The session's averaging rule as the shared document holds it. */
   rule (): AveragingRule {
     const doc = this.anyDoc()
-    return (doc != null ? getConfig(doc)?.averaging : undefined) ?? this.init.config.averaging
+    return (doc != null ? getConfig(doc)?.averaging : undefined) ?? this.init.settings.averaging ?? 'variance-corrected'
   }
 
   /** Start one more agent, connect it to the live ones and start its rounds. */
@@ -129,43 +131,43 @@ export class DemoFleet {
     const first = this.agents.size === 0 && index === 0
     let node: NodePeer | undefined
     try {
+      const scores = new PeerScores()
       node = await createNodePeer({
         // WebSockets so browser tabs can dial an agent directly; circuit + WebRTC for the rest
         listen: ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws', '/p2p-circuit', '/webrtc'],
         bootstrap: this.init.relayAddrs.filter(a => a.includes('/tcp/') && !a.includes('/ws')),
-        dhtMode: 'server'
+        dhtMode: 'server',
+        scores
       })
       const peer = node
       node.addEventListener('connection:open', (evt: CustomEvent<Connection>) => {
         if (this.denied(peer.peerId.toString(), evt.detail.remotePeer.toString())) void closeQuietly(evt.detail)
       })
-      const doc = createSessionDoc()
-      const session = new Session({
+      const me = peer.peerId.toString()
+      await Promise.all([...this.agents.values()].map(async other => peer.dial(other.node.getMultiaddrs()).catch(() => {})))
+      // joining runs the state exchange over the connections just opened
+      const session = await SessionPeer.start({
         node,
+        scores,
         session: this.init.session,
-        doc,
         // only the session's creator writes the config: a later writer could undo a rule change
-        config: first ? this.init.config : undefined,
-        createTrainer: async (m) => Trainer.create(m as ModelConfig, { seed: 1000 + index }),
+        ...(first ? { model: this.init.model, create: this.init.settings } : {}),
         train: data,
         test: this.init.test,
         backend: this.init.backend,
         seed: index,
+        relays: this.relayPeer != null ? [this.relayPeer] : [],
+        reservationTimeout: 0,
+        dial: this.islandDial(peer, me),
+        autoRun: false,
+        joinTimeout: 30_000,
         // a knocked-out neighbour should cost a round seconds, not the default 30 s
-        fetchTimeout: 5000
+        fetchTimeout: 5000,
+        // the demo's agents start one by one and a page may join at any time: nobody waits to start
+        pace: { minPeers: 0 }
       })
-      const me = peer.peerId.toString()
-      const discovery = discoverSessionPeers(peer, {
-        session: this.init.session,
-        doc,
-        exclude: this.relayPeer != null ? [this.relayPeer] : [],
-        dial: this.islandDial(peer, me)
-      })
-      const agent: Agent = { index, name: `edge-${index + 1}`, node, session, discovery, samples: data.count, backend: this.init.backend, stopped: false }
-      await Promise.all([...this.agents.values()].map(async other => peer.dial(other.node.getMultiaddrs()).catch(() => {})))
-      // joining runs the state exchange over the connections just opened
-      await session.join({ signal: AbortSignal.timeout(30_000) })
-      this.agents.set(peer.peerId.toString(), agent)
+      const agent: Agent = { index, name: `edge-${index + 1}`, node, session, samples: data.count, backend: this.init.backend, stopped: false }
+      this.agents.set(me, agent)
       agent.loop = this.run(agent)
       return this.view(agent)
     } catch (err) {
@@ -222,8 +224,8 @@ export class DemoFleet {
   setRule (rule: AveragingRule): void {
     const doc = this.anyDoc()
     const config = doc != null ? getConfig(doc) : undefined
-    this.init.config = { ...(config ?? this.init.config), averaging: rule }
-    if (doc != null) setConfig(doc, this.init.config)
+    this.init.settings = { ...this.init.settings, averaging: rule }
+    if (doc != null && config != null) setConfig(doc, { ...config, averaging: rule })
   }
 
   /** Stop every agent. */
@@ -243,7 +245,7 @@ export class DemoFleet {
     return this.islands.get(other) !== this.islands.get(me)
   }
 
-  private anyDoc (): Agent['session']['doc'] | undefined {
+  private anyDoc (): SessionPeer['doc'] | undefined {
     return this.agents.values().next().value?.session.doc
   }
 
@@ -269,9 +271,8 @@ export class DemoFleet {
 
   private async halt (agent: Agent): Promise<void> {
     agent.stopped = true
-    agent.discovery.stop()
     // leave first (members see it go), then stop the node so an in-flight fetch ends now
-    await agent.session.stop().catch(() => {})
+    await agent.session.leave().catch(() => {})
     await Promise.resolve(agent.node.stop()).catch(() => {})
     await agent.loop?.catch(() => {})
   }

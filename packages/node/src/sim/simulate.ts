@@ -1,5 +1,5 @@
-import { Session, Trainer, PeerScores, createSessionDoc, mergeModels, partitionIid, partitionDirichlet, partitionLabelShards, subset, mnistMlp } from '@murmur/protocol'
-import type { AveragingRule, Dataset, ModelConfig, ModelSnapshot, RoundMetrics } from '@murmur/protocol'
+import { SessionPeer, Trainer, PeerScores, mergeModels, partitionIid, partitionDirichlet, partitionLabelShards, subset, mnistMlp } from '@murmur/protocol'
+import type { AveragingRule, Dataset, ModelConfig, ModelSnapshot, RoundMetrics, SessionEncoding } from '@murmur/protocol'
 import { byzantineTrainer } from './byzantine.js'
 import type { ByzantineSpec } from './byzantine.js'
 import { createMemoryPeer } from './memory-peer.js'
@@ -121,10 +121,10 @@ function mulberry (seed: number): () => number {
 /** Split `train` across peers as `spec` says. */
 export function partitionData (train: Dataset, peers: number, spec: PartitionSpec, seed: number): Dataset[] {
   const parts = spec.kind === 'iid'
-    ? partitionIid(train.labels, peers, seed)
+    ? partitionIid(train.ys, peers, seed)
     : spec.kind === 'dirichlet'
-      ? partitionDirichlet(train.labels, peers, spec.alpha, seed)
-      : partitionLabelShards(train.labels, peers, spec.perPeer, seed)
+      ? partitionDirichlet(train.ys, peers, spec.alpha, seed)
+      : partitionLabelShards(train.ys, peers, spec.perPeer, seed)
   return parts.map(idx => subset(train, idx))
 }
 
@@ -138,13 +138,12 @@ export async function simulate (options: SimulationOptions): Promise<SimulationR
   const edges = buildTopology(options.topology, options.peers, seed)
   const model = options.model ?? mnistMlp()
   const shards = partitionData(options.train, options.peers, options.partition, seed)
-  const empty: Dataset = { ...options.train, images: new Float32Array(0), labels: new Uint8Array(0), count: 0 }
-  const data = shards.map((d, i) => options.connectivityOnly?.includes(i) === true ? empty : d)
+  const data = shards.map((d, i) => options.connectivityOnly?.includes(i) === true ? undefined : d)
   if (options.rule === 'fedavg') return { rounds: await fedAvg(options, model, data, seed), edges }
   return { rounds: await gossip(options, options.rule, model, data, edges, seed), edges }
 }
 
-async function gossip (options: SimulationOptions, rule: AveragingRule, model: ModelConfig, data: Dataset[], edges: Edges, seed: number): Promise<RoundSummary[]> {
+async function gossip (options: SimulationOptions, rule: AveragingRule, model: ModelConfig, data: Array<Dataset | undefined>, edges: Edges, seed: number): Promise<RoundSummary[]> {
   const n = options.peers
   const island = new Map<string, number>()
   const ids: string[] = []
@@ -158,27 +157,33 @@ async function gossip (options: SimulationOptions, rule: AveragingRule, model: M
     appSpecificScore: scores[i]?.gossipScore
   })))
   peers.forEach(p => ids.push(p.peerId.toString()))
-  const sessions = peers.map((node, i) => new Session({
+  const settings = { averaging: rule, fanOut: options.fanOut ?? 2, selfWeight: options.selfWeight ?? 0.5, encoding: (options.encoding ?? 'fp32') as SessionEncoding }
+  const start = async (node: MemoryPeer, i: number): Promise<SessionPeer> => await SessionPeer.start({
     node,
     session: 'simulation',
-    doc: createSessionDoc(),
-    config: { model, averaging: rule, fanOut: options.fanOut ?? 2, selfWeight: options.selfWeight ?? 0.5, encoding: options.encoding ?? 'fp32' },
-    createTrainer: async (m) => {
-      const trainer = await Trainer.create(m as ModelConfig, { seed: seed * 1000 + (options.sameInit === true ? 0 : i), yieldEveryMs: 50 })
-      return options.byzantine != null && byzantine.has(i) ? byzantineTrainer(trainer, options.byzantine, mulberry(seed * 31 + i), () => honestModels()) : trainer
-    },
-    scores: scores[i],
-    train: data[i] as Dataset,
+    model,
+    // one creator; the others check the session's model against theirs
+    ...(i === 0 ? { create: settings } : {}),
+    autoRun: false,
+    discover: false,
+    scores: scores[i] ?? false,
+    wrapTrainer: options.byzantine != null && byzantine.has(i) ? trainer => byzantineTrainer(trainer, options.byzantine as ByzantineSpec, mulberry(seed * 31 + i), () => honestModels()) : undefined,
+    trainerSeed: seed * 1000 + (options.sameInit === true ? 0 : i),
+    yieldEveryMs: 50,
+    ...(data[i] != null ? { train: data[i] } : {}),
     test: options.test,
     seed: seed * 7919 + i,
     staleAfter: 10 * 60_000,
-    keepVersions: 2
-  }))
+    keepVersions: 2,
+    // rounds advance in lockstep here: nobody waits for anybody
+    pace: { minPeers: 0, waitForNeighbours: 0 }
+  })
+  let sessions: SessionPeer[] = []
   const alive = new Set(Array.from({ length: n }, (_, i) => i))
-  honestModels = () => [...alive].filter(i => !byzantine.has(i)).map(i => (sessions[i] as Session).snapshot())
+  honestModels = () => [...alive].filter(i => !byzantine.has(i)).map(i => (sessions[i] as SessionPeer).snapshot())
   try {
     await Promise.all(edges.map(async ([a, b]) => peers[a]?.dial((peers[b] as MemoryPeer).getMultiaddrs())))
-    await Promise.all(sessions.map(async s => s.join()))
+    sessions = await Promise.all(peers.map(start))
     const rounds: RoundSummary[] = []
     let lastBytes = new Map<number, number>()
     for (let r = 1; r <= options.rounds; r++) {
@@ -187,7 +192,7 @@ async function gossip (options: SimulationOptions, rule: AveragingRule, model: M
         if (d.kind === 'drop') {
           for (const i of d.peers) {
             if (!alive.delete(i)) continue
-            await sessions[i]?.stop()
+            await sessions[i]?.leave()
             await peers[i]?.stop()
           }
         } else if (d.kind === 'partition') {
@@ -204,7 +209,7 @@ async function gossip (options: SimulationOptions, rule: AveragingRule, model: M
         }
       }
       const live = [...alive]
-      const all = await Promise.all(live.map(async i => (sessions[i] as Session).step()))
+      const all = await Promise.all(live.map(async i => (sessions[i] as SessionPeer).step()))
       const bytes = new Map(live.map((i, k) => [i, (all[k] as RoundMetrics).bytesReceived]))
       // a Byzantine peer's own accuracy says nothing about the session: report the honest ones
       const metrics = all.filter((_, k) => !byzantine.has(live[k] as number))
@@ -221,18 +226,18 @@ async function gossip (options: SimulationOptions, rule: AveragingRule, model: M
       }
       lastBytes = bytes
       if (scores.some(s => s != null)) summary.bans = scores.reduce((b, s) => b + (s?.stats.bans ?? 0), 0)
-      if (options.trackVariance === true) summary.variance = meanVariance(live.map(i => (sessions[i] as Session).snapshot()))
+      if (options.trackVariance === true) summary.variance = meanVariance(live.map(i => (sessions[i] as SessionPeer).snapshot()))
       rounds.push(summary)
       options.onRound?.(summary)
     }
     return rounds
   } finally {
-    await Promise.all([...alive].map(async i => sessions[i]?.stop().catch(() => {})))
+    await Promise.all([...alive].map(async i => sessions[i]?.leave().catch(() => {})))
     await Promise.all(peers.map(async p => { await p.stop() }))
   }
 }
 
-async function fedAvg (options: SimulationOptions, model: ModelConfig, data: Dataset[], seed: number): Promise<RoundSummary[]> {
+async function fedAvg (options: SimulationOptions, model: ModelConfig, data: Array<Dataset | undefined>, seed: number): Promise<RoundSummary[]> {
   const trainers = await Promise.all(data.map(async (_, i) => Trainer.create(model, { seed: seed * 1000 + i, yieldEveryMs: 50 })))
   try {
     let global = (trainers[0] as Trainer).getSnapshot()
@@ -252,7 +257,7 @@ async function fedAvg (options: SimulationOptions, model: ModelConfig, data: Dat
       global = mergeModels(local, { rule: 'plain', weights: live.map(i => data[i]?.count ?? 0) })
       const t0 = trainers[0] as Trainer
       t0.setSnapshot(global)
-      const { accuracy } = await t0.evaluate(options.test)
+      const accuracy = (await t0.evaluate(options.test)).metrics.accuracy ?? Number.NaN
       const bytes = global.tensors.reduce((s, t) => s + t.data.length * 4, 0)
       const summary: RoundSummary = { round: r, live: live.length, meanAccuracy: accuracy, minAccuracy: accuracy, maxAccuracy: accuracy, bytesPerPeer: 2 * bytes, merged: live.length, rejected: 0 }
       if (options.trackVariance === true) summary.variance = meanVariance([global])

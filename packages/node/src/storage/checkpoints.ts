@@ -38,9 +38,11 @@ export class ModelCheckpoints {
    * Open the checkpoint store, delete temp leftovers and blocks that fail their hash, and
    * drop blocks no last-good record names (a save that crashed before its record moved).
    */
-  static async open (dataDir: string): Promise<{ checkpoints: ModelCheckpoints, check: StoreCheck & { orphans: number } }> {
+  static async open (dataDir: string, options: { readOnly?: boolean } = {}): Promise<{ checkpoints: ModelCheckpoints, check: StoreCheck & { orphans: number } }> {
     const folder = await openFolderStore(join(dataDir, 'checkpoints'))
     const checkpoints = new ModelCheckpoints(dataDir, folder)
+    // a reader beside a running agent (murmur export) must not delete what the agent is writing
+    if (options.readOnly === true) return { checkpoints, check: { kept: 0, removed: 0, tempFiles: 0, orphans: 0 } }
     const check = await checkFolderStore(folder)
     const last = await readLastGood(dataDir)
     const keep = new Set<string>()

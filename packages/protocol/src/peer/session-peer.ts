@@ -18,7 +18,7 @@ import { directSessionPeers, discoverSessionPeers } from '../mesh/index.js'
 import type { DialMember, SessionDiscovery } from '../mesh/index.js'
 import { Session, PeerScores, SessionJoinAbortedError } from '../session/index.js'
 import type { AveragingRule, SessionConfig, SessionEncoding, SessionPace } from '../state/index.js'
-import { createSessionDoc, encodeState } from '../state/index.js'
+import { applyRemoteUpdate, createSessionDoc, encodeState } from '../state/index.js'
 import { isValidSessionId } from '../wire/index.js'
 import { Trainer } from '../train/index.js'
 import type { ModelConfig, TrainingData, TrainingHyperparameters } from '../train/index.js'
@@ -94,8 +94,10 @@ export interface SessionPeerInit {
   doc?: Y.Doc
   /** tfjs backend name this peer reports. */
   backend?: string
-  /** Seeds this peer's initial weights and neighbour choices. @default random */
+  /** Seeds this peer's neighbour choices (and its initial weights, unless `trainerSeed`). @default random */
   seed?: number
+  /** Seeds this peer's initial weights and batch order. @default 1000 + seed */
+  trainerSeed?: number
   /** Rounds in all (rounds before a restart count). @default until `leave()` */
   maxRounds?: number
   /** Start the round loop at once. Off, call `step()` yourself (simulations in lockstep). @default true */
@@ -163,7 +165,7 @@ export class SessionPeer extends TypedEventEmitter<SessionPeerEvents> {
     this.scores = scores
     this.discovery = discovery
     this.done = Promise.resolve()
-    for (const type of ['round', 'merged', 'metrics', 'peer:join', 'peer:leave', 'peers', 'resume', 'resume-failed', 'error'] as const) {
+    for (const type of ['round', 'merged', 'metrics', 'peer:join', 'peer:leave', 'ready', 'resume', 'resume-failed', 'error'] as const) {
       session.addEventListener(type, (evt: CustomEvent) => { this.safeDispatchEvent(type, { detail: evt.detail }) })
     }
     session.addEventListener('round', evt => { this.queueSave(evt.detail) })
@@ -200,6 +202,9 @@ export class SessionPeer extends TypedEventEmitter<SessionPeerEvents> {
       }
       const problems: string[] = []
       const checkpoint = await init.checkpoints?.load(init.session, reason => { problems.push(reason) })
+      if (checkpoint?.doc != null) {
+        try { applyRemoteUpdate(doc, checkpoint.doc) } catch { /* a damaged document: the mesh holds the real one */ }
+      }
       const config = resolved != null && init.create != null && init.create !== false
         ? await creatorConfig(node, resolved, init.create === true ? {} : init.create, init.model)
         : undefined
@@ -214,7 +219,7 @@ export class SessionPeer extends TypedEventEmitter<SessionPeerEvents> {
         create: config != null,
         trainer: async (model, sessionConfig) => {
           const weights = checkpoint != null ? undefined : await startingWeights(node, sessionConfig, resolved, relays, init.joinTimeout ?? 60_000)
-          built = await Trainer.create(model, { seed: 1000 + seed, yieldEveryMs: init.yieldEveryMs, ...(weights != null ? { weights } : {}) })
+          built = await Trainer.create(model, { seed: init.trainerSeed ?? 1000 + seed, yieldEveryMs: init.yieldEveryMs, ...(weights != null ? { weights } : {}) })
           return init.wrapTrainer != null ? init.wrapTrainer(built) : built
         },
         train: init.train,
@@ -249,6 +254,8 @@ export class SessionPeer extends TypedEventEmitter<SessionPeerEvents> {
       const peer = new SessionPeer({ ...init, node: ownsNode ? init.node : node, doc }, node, session, scores, discovery)
       peer.trainer = built
       peer.ownsNode = ownsNode
+      const resumed = early.find(e => e.type === 'resume')?.detail as SessionPeer['resumed']
+      if (resumed != null) peer.resumed = resumed
       setTimeout(() => { for (const e of early) peer.safeDispatchEvent(e.type, { detail: e.detail as never }) }, 0)
       for (const reason of problems) setTimeout(() => { peer.safeDispatchEvent('resume-failed', { detail: { reason } }) }, 0)
       if (missing) setTimeout(() => { peer.safeDispatchEvent('reservation-missing', { detail: { reason: 'no relay granted a reservation: peers behind NAT cannot reach this one until one does' } }) }, 0)
@@ -261,6 +268,8 @@ export class SessionPeer extends TypedEventEmitter<SessionPeerEvents> {
   }
 
   private ownsNode = false
+  /** Set when this peer carried on from a checkpoint: its round, the restored model's metrics now, and those saved with it. */
+  resumed?: { round: number, metrics: Record<string, number>, saved: Record<string, number> }
 
   /** This peer's id. */
   get peerId (): string { return this.node.peerId.toString() }

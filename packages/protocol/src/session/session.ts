@@ -12,7 +12,7 @@ import { assertKnownRule } from '../learn/index.js'
 import { InvalidModelConfigError, parseModelConfig } from '../train/index.js'
 import type { Dataset, ModelConfig, TrainingData } from '../train/index.js'
 import {
-  configProblem, createSessionDoc, getConfig, setConfig, upsertMember, markMemberLeft, recordRound, roundLogs, trimRounds, getHead, listHeads
+  configProblem, createSessionDoc, getConfig, listMembers, setConfig, upsertMember, markMemberLeft, recordRound, roundLogs, trimRounds, getHead, listHeads
 } from '../state/index.js'
 import type { AveragingRule, SessionConfig, SessionPace, ModelHead } from '../state/index.js'
 import { sleep } from '../mesh/deadline.js'
@@ -263,8 +263,8 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     this.loop = (async () => {
       const pace = this.paceOf()
       if (pace.minPeers > 0 && (options.maxRounds == null || this.round < options.maxRounds)) {
-        const peers = await this.waitFor(() => this.candidates().length >= pace.minPeers || stopped(), pace.startTimeout)
-        this.safeDispatchEvent('peers', { detail: { ready: this.candidates().length, wanted: pace.minPeers, waited: !peers } })
+        const peers = await this.waitFor(() => this.presentPeers() >= pace.minPeers || stopped(), pace.startTimeout)
+        this.safeDispatchEvent('ready', { detail: { ready: this.presentPeers(), wanted: pace.minPeers, waited: !peers } })
       }
       while (!stopped() && (options.maxRounds == null || this.round < options.maxRounds)) {
         const started = Date.now()
@@ -407,6 +407,19 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   private paceOf (): Required<SessionPace> {
     const session = getConfig(this.doc)?.pace ?? this.config?.pace ?? {}
     return { ...DEFAULT_PACE, ...session, ...this.init.pace }
+  }
+
+  /**
+   * Members this peer holds a direct connection to: in the document's member list (written
+   * when they joined) or heard from by gossip. Counting only peers that announced a model
+   * would deadlock two peers that each wait for the other's first head.
+   */
+  private presentPeers (): number {
+    const connected = new Set(this.node.getConnections().filter(c => c.limits == null && c.status === 'open').map(c => c.remotePeer.toString()))
+    const present = new Set<string>()
+    for (const m of listMembers(this.doc)) if (m.leftAt == null && m.peerId !== this.peerId && connected.has(m.peerId)) present.add(m.peerId)
+    for (const c of this.candidates()) present.add(c.peer)
+    return present.size
   }
 
   /** Wait until `k` neighbours (or as many as there are) announced a model newer than the one last merged from them, or `ms` passed. */

@@ -48,7 +48,7 @@ export interface SessionEvents {
   'peer:join': CustomEvent<{ peerId: string }>
   'peer:leave': CustomEvent<{ peerId: string }>
   /** The wait before the first round ended: `ready` peers had announced a model of the `wanted`; `waited` when it timed out. */
-  peers: CustomEvent<{ ready: number, wanted: number, waited: boolean }>
+  ready: CustomEvent<{ ready: number, wanted: number, waited: boolean }>
   /** The checkpoint's model was loaded; rounds go on from `round`. `metrics`: the restored model on the held-out data now; `saved`: those saved with it. */
   resume: CustomEvent<{ round: number, metrics: Record<string, number>, saved: Record<string, number> }>
   /** The checkpoint could not be used (the reason); training starts from fresh weights. */

@@ -60,8 +60,8 @@ export interface MetricEntry {
   peerId: string
   round: number
   loss: number
-  /** The session's metrics of this round on the member's held-out data (names as `ModelConfig.metrics`, at most 8). */
-  metrics: Record<string, number>
+  /** The session's metrics of this round on the member's held-out data (names as `ModelConfig.metrics`, at most 8; read back always present). */
+  metrics?: Record<string, number>
   /** `metrics.accuracy`, when the session measures accuracy. */
   accuracy?: number
   bytesSent: number
