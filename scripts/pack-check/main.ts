@@ -7,6 +7,7 @@ import { createNodePeer, runRelay } from '@murmur/node'
 import type { NodePeer, Relay } from '@murmur/node'
 import { weightedAverage } from '@murmur/protocol'
 import type { IceServer } from '@murmur/protocol'
+import { simulate } from '@murmur/node/sim'
 
 /** The whole program must finish well inside this; pack-check kills it later still. */
 const DEADLINE_MS = 90_000
@@ -27,6 +28,7 @@ async function main (): Promise<void> {
   // protocol's averaging math, straight from the package
   const mean = weightedAverage([Float32Array.of(1, 2), Float32Array.of(3, 6)])
   if (mean[0] !== 2 || mean[1] !== 4) throw new Error(`weightedAverage gave ${String(mean)}`)
+  if (typeof simulate !== 'function') throw new Error('@murmur/node/sim has no simulate()')
 
   const iceServers: IceServer[] = [] // Murmur's own type: no DOM lib in this project
   const relay: Relay = await runRelay({ host: '127.0.0.1' })
