@@ -86,7 +86,7 @@ function render (): void {
   if (state != null && document.activeElement !== select) select.value = state.rule
 
   drawGraph($<SVGSVGElement>('graph'), list, edges, state?.relay ?? config.relay, state?.islands != null)
-  drawChart($<HTMLCanvasElement>('chart-acc'), list, { value: m => m.accuracy, range: [0, 1], format: v => `${(v * 100).toFixed(0)} %` })
+  drawChart($<HTMLCanvasElement>('chart-acc'), list, { value: m => m.accuracy ?? Number.NaN, range: [0, 1], format: v => `${(v * 100).toFixed(0)} %` })
   drawChart($<HTMLCanvasElement>('chart-loss'), list, { value: m => m.loss, format: v => v.toFixed(2) })
   renderRows(list)
 }

@@ -147,8 +147,8 @@ describe('block stores and checkpoints on disk', () => {
   it('restores the last good checkpoint exactly, ignores a torn record, refuses missing blocks', async () => {
     const dataDir = await tempDir()
     const { checkpoints } = await ModelCheckpoints.open(dataDir)
-    await checkpoints.save(snapshot(1), { session: 's', round: 1, accuracy: 0.5 })
-    const second = await checkpoints.save(snapshot(2), { session: 's', round: 2, accuracy: 0.7 })
+    await checkpoints.save(snapshot(1), { session: 's', round: 1, metrics: { accuracy: 0.5 } })
+    const second = await checkpoints.save(snapshot(2), { session: 's', round: 2, metrics: { accuracy: 0.7 } })
     const restored = await checkpoints.restore()
     expect(restored?.lastGood).toEqual(second)
     expect(restored?.snapshot.tensors[0]?.data).toEqual(snapshot(2).tensors[0]?.data)

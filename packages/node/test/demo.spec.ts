@@ -78,7 +78,7 @@ describe('murmur demo server', () => {
     const data = datasetFromIdx(images as Uint8Array, labels as Uint8Array, { numClasses: 10 })
     expect(data.count).toBe(slice.count)
     expect(data.inputShape).toEqual([784])
-    expect(Math.max(...data.images)).toBe(1)
+    expect(Math.max(...data.xs)).toBe(1)
 
     const bad = await json<{ error: string }>('/data/train/images?offset=-3')
     expect(bad.status).toBe(400)

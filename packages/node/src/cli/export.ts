@@ -22,7 +22,7 @@ export async function exportModel (args: string[]): Promise<number> {
   if (values.out == null) throw usage('missing --out <dir> (where model.json and weights.bin go)', 'export')
   const { ModelCheckpoints } = await import('../storage/checkpoints.js')
   const { decodeRecords } = await import('../storage/record-log.js')
-  const { Trainer, applyRemoteUpdate, createSessionDoc, getConfig } = await import('@murmur/protocol')
+  const { Trainer, applyRemoteUpdate, createSessionDoc, getConfig, parseModelConfig } = await import('@murmur/protocol')
   const { fileSystem } = await import('../data/index.js')
   const logs = (await readdir(dataDir).catch(() => [])).filter(f => /^session-.+\.log$/.test(f))
   if (logs.length === 0) throw usage(`${dataDir} holds no session log: is it an agent's --data-dir?`, 'export')
@@ -38,7 +38,7 @@ export async function exportModel (args: string[]): Promise<number> {
   const { checkpoints } = await ModelCheckpoints.open(dataDir, { readOnly: true })
   const restored = await checkpoints.restore()
   if (restored == null || restored.lastGood.session !== session) throw usage(`${dataDir} holds no checkpoint of session "${session}" yet (one is written after each round)`, 'export')
-  const trainer = await Trainer.create(config.model as Parameters<typeof Trainer.create>[0], { weights: restored.snapshot })
+  const trainer = await Trainer.create(parseModelConfig(config.model), { weights: restored.snapshot })
   try {
     const model = trainer.exportModel()
     try {
