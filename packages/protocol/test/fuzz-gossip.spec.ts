@@ -15,6 +15,7 @@ import {
 import type { HeadAnnouncement } from '../src/wire/index.js'
 import { cidForBytes } from '../src/content/index.js'
 import { createSessionDoc, upsertMember, sameState, getMember } from '../src/state/index.js'
+import { PENDING_LIMITS } from '../src/mesh/state/constants.js'
 import { createMemoryNode, stopAll, waitFor } from './helpers/mesh.js'
 import type { MeshNode } from './helpers/mesh.js'
 import { OutcomeTable, concat, exchange, frame, mutate, randomBytes, seeded, varint, watchProcess } from './helpers/fuzz.js'
@@ -41,7 +42,7 @@ let honestDoc: Y.Doc
 const control = new Y.Doc()
 const honestUpdates: Uint8Array[] = []
 const honestMessages: Message[] = []
-const validated: Array<{ topic: string, data: Uint8Array }> = []
+const validated: Array<{ topic: string, data: Uint8Array, verdict: string }> = []
 /** what each published payload was meant to test, keyed by its bytes */
 const kinds = new Map<string, string[]>()
 const keyOf = (topic: string, data: Uint8Array): string => `${topic} ${Buffer.from(data).toString('base64')}`
@@ -56,7 +57,7 @@ function countVerdicts (topic: string): void {
   validators.set(topic, async (peer, msg) => {
     const verdict = await original(peer, msg)
     if (!peer.equals(attacker.peerId) && !peer.equals(bare?.peerId ?? attacker.peerId)) return verdict
-    validated.push({ topic, data: msg.data })
+    validated.push({ topic, data: msg.data, verdict })
     const kind = kinds.get(keyOf(topic, msg.data))?.shift() ?? 'raw RPC'
     table.record(rowOf(topic, kind), `validator: ${verdict}`)
     return verdict
@@ -116,7 +117,10 @@ function statePayloads (): fc.Arbitrary<{ kind: string, data: Uint8Array }> {
     honestUpdate.map(u => ({ kind: 'replayed update', data: msg(StateSyncMessage.Type.UPDATE, u) })),
     honestUpdate.map(u => ({ kind: 'wrong session', data: msg(StateSyncMessage.Type.UPDATE, u, 'elsewhere') })),
     fc.constant({ kind: 'state vector on topic', data: msg(StateSyncMessage.Type.STATE_VECTOR, Y.encodeStateVector(control)) }),
-    fc.integer({ min: 257, max: 4096 }).map(n => ({ kind: 'awareness over 256 B', data: msg(StateSyncMessage.Type.AWARENESS, new Uint8Array(n)) }))
+    fc.integer({ min: 257, max: 4096 }).map(n => ({ kind: 'awareness over 256 B', data: msg(StateSyncMessage.Type.AWARENESS, new Uint8Array(n)) })),
+    fc.uint8Array({ maxLength: 256 }).map(b => ({ kind: 'presence, random bytes', data: msg(StateSyncMessage.Type.AWARENESS, b) })),
+    fc.oneof(fc.double(), fc.integer({ min: -(2 ** 40), max: 2 ** 52 })).map(t => ({ kind: 'presence, implausible clock', data: msg(StateSyncMessage.Type.AWARENESS, new TextEncoder().encode(String(Math.abs(t - Date.now()) < 20 * 60_000 ? t + 3_600_000 : t))) })),
+    fc.tuple(fc.nat({ max: 4096 }), fc.integer()).map(([n, s]) => ({ kind: 'update, missing dependencies', data: msg(StateSyncMessage.Type.UPDATE, orphan(n, s)) }))
   )
 }
 
@@ -133,11 +137,21 @@ function headPayloads (): fc.Arbitrary<{ kind: string, data: Uint8Array }> {
   )
 }
 
-/** Accepted state updates the target must hold: those a correct peer would apply (Yjs takes them). */
+/** An update that builds on an edit of its author's that nobody ever sees. */
+function orphan (bytes: number, seed: number): Uint8Array {
+  const doc = new Y.Doc()
+  doc.clientID = (seed >>> 0) % 2 ** 31
+  doc.getMap('members').set('hidden', 1)
+  const sv = Y.encodeStateVector(doc)
+  doc.getMap('members').set('orphan', 'x'.repeat(bytes))
+  return Y.encodeStateAsUpdate(doc, sv)
+}
+
+/** Accepted state updates the target must hold: those it let through and a correct peer would apply (Yjs takes them). */
 function applyAcceptedToControl (): number {
   let n = 0
-  for (const { topic, data } of validated) {
-    if (topic !== STATE) continue
+  for (const { topic, data, verdict } of validated) {
+    if (topic !== STATE || verdict !== 'accept') continue
     try {
       const m = decodeStateSyncMessage(data)
       if (m.session !== SESSION || m.type !== StateSyncMessage.Type.UPDATE) continue
@@ -168,6 +182,15 @@ describe('hostile payloads on the gossipsub topics of a session', () => {
     console.log(`gossip state: ${applied} accepted updates were well-formed Yjs and applied (no-ops or attacker-authored edits)`)
 
     expect(sameState(targetDoc, control)).toBe(true)
+    // nothing held back inside the document, and what the target holds aside is within the caps
+    expect(targetDoc.store.pendingStructs).toBeNull()
+    expect(targetDoc.store.pendingDs).toBeNull()
+    expect(target.services.state.stats.pendingBytes).toBeLessThanOrEqual(PENDING_LIMITS.perPeerBytes)
+    // what can be checked was checked: none of these was let through (so none was forwarded)
+    for (const kind of ['presence, random bytes', 'presence, implausible clock', 'update, missing dependencies']) {
+      expect(table.count(rowOf(STATE, kind)), kind).toBeGreaterThan(0)
+      expect(table.count(rowOf(STATE, kind), 'validator: accept'), kind).toBe(0)
+    }
     // the honest peer's head is untouched by spoofs; every head is signed by the peer it names
     const heads = target.services.heads.heads(SESSION)
     expect(heads.get(honest.peerId.toString())?.version).toBe(honestHead.version)

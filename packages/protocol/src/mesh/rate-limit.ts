@@ -29,6 +29,13 @@ export class PeerRateLimiter {
     return true
   }
 
+  /** Tokens `peer` could spend now, without spending any (a peer never seen has `burst`). */
+  available (peer: string, now = Date.now()): number {
+    const b = this.buckets.get(peer)
+    if (b == null) return this.burst
+    return Math.min(this.burst, b.tokens + (now - b.at) / 1000 * this.perSecond)
+  }
+
   private evictIdle (now: number): void {
     const full = this.burst / this.perSecond * 1000
     for (const [peer, b] of this.buckets) {

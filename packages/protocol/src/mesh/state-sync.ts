@@ -1,112 +1,37 @@
 import { serviceDependencies } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
-import type { Connection, PeerId, PeerStore, Stream, Startable, Logger, ComponentLogger, TypedEventTarget, Libp2pEvents, IdentifyResult } from '@libp2p/interface'
-import type { Registrar, ConnectionManager } from '@libp2p/interface-internal'
+import type { Connection, PeerId, Stream, Startable, Logger, IdentifyResult } from '@libp2p/interface'
 import * as Y from 'yjs'
 import { PROTOCOL_STATE, stateTopic, StateSyncMessage, encodeStateSyncMessage, decodeStateSyncMessage, MAX_SIZES } from '../wire/index.js'
-import { applyRemoteUpdate, checkStateVector, encodeState, encodeStateVector, NotMemberError, REMOTE_ORIGIN } from '../state/index.js'
+import { encodeState, encodeStateVector, NotMemberError, REMOTE_ORIGIN } from '../state/index.js'
 import type { MembershipPolicy } from '../state/index.js'
-import { ProtocolViolationError, RateLimitedError } from './errors.js'
+import { MAX_GOSSIP_UPDATE } from '../wire/limits.js'
+import { RateLimitedError } from './errors.js'
 import { framed } from './framing.js'
 import type { Framed } from './framing.js'
 import { PeerRateLimiter } from './rate-limit.js'
 import type { PubSubLike, PubSubMessage } from './pubsub.js'
 import { TopicValidatorResult } from './pubsub.js'
+import { CatchUp } from './state/catch-up.js'
+import { dropPending } from './state/dependencies.js'
+import { UpdateIntake } from './state/intake.js'
+import type { IntakeCounts } from './state/intake.js'
+import type { PendingUpdate, PendingUpdatesInit } from './state/pending.js'
+import type { StateSyncInit, StateSyncComponents, StateSyncStats, StateJoinOptions, StateRefusal, StateSyncEvents, StateSync } from './state/types.js'
+import { encodePresence, isPresence } from './state/presence.js'
+import { WriteBudget } from './state/write-budget.js'
+import { answerExchange, initiateExchange } from './state/exchange.js'
+import type { ExchangeReplica } from './state/exchange.js'
 
-/** Options of the `stateSync` service. */
-export interface StateSyncInit {
-  /**
-   * How long one state-vector exchange may take.
-   * @default 10000
-   */
-  syncTimeout?: number
-  /**
-   * Presence beacons are published this often (ms); a peer unseen for 3× this is gone.
-   * @default 5000
-   */
-  presenceInterval?: number
-  /**
-   * Local document changes are batched for this long before one gossip message goes out.
-   * @default 25
-   */
-  publishDelay?: number
-  /**
-   * Inbound sync streams each peer may open per second (burst 5).
-   * @default 1
-   */
-  syncRatePerPeer?: number
-  /**
-   * Service name of the gossipsub instance in `createLibp2p({ services })`.
-   * @default 'pubsub'
-   */
-  pubsubService?: string
-}
-
-/** Components the service needs from libp2p. */
-export interface StateSyncComponents {
-  peerId: PeerId
-  registrar: Registrar
-  connectionManager: ConnectionManager
-  peerStore: PeerStore
-  events: TypedEventTarget<Libp2pEvents>
-  logger: ComponentLogger
-  [service: string]: unknown
-}
-
-/** Counters a node reports about state sync (everything that was refused is counted). */
-export interface StateSyncStats {
-  updatesApplied: number
-  updatesPublished: number
-  updatesRejected: number
-  syncsCompleted: number
-  syncsFailed: number
-  bytesIn: number
-  bytesOut: number
-  /** Gossip messages and sync exchanges refused because the peer is not a session member. */
-  nonMember: number
-}
-
-/** Options of joining one session. */
-export interface StateJoinOptions {
-  /** Private sessions: only members' updates are applied, only members get the document. */
-  membership?: MembershipPolicy
-}
-
-/** Why something a peer sent was refused. */
-export type StateRefusal = 'non-member' | 'malformed'
-
-/** Events of the `stateSync` service. */
-export interface StateSyncEvents {
-  /** A remote update was applied to a session's document. */
-  'state:update': CustomEvent<{ session: string, from?: PeerId }>
-  /** A peer's presence beacon was seen (or first seen). */
-  'presence': CustomEvent<{ session: string, peer: string, lastSeen: number }>
-  /** A peer has not been seen for three presence intervals. */
-  'presence:gone': CustomEvent<{ session: string, peer: string }>
-  /** A state-vector exchange with a peer completed. */
-  'sync': CustomEvent<{ session: string, peer: PeerId }>
-  /** Something a peer sent was refused (peer scoring listens). */
-  'refused': CustomEvent<{ session: string, peer: string, reason: StateRefusal }>
-}
-
-/** Keeps each joined session's Yjs document identical on every peer. */
-export interface StateSync extends TypedEventTarget<StateSyncEvents> {
-  /** Start replicating `doc` as session `session` (gossip plus catch-up on connect). */
-  join(session: string, doc: Y.Doc, options?: StateJoinOptions): void
-  /** Stop replicating a session. */
-  leave(session: string): void
-  /** Run a state-vector exchange with `peer` for every joined session now. */
-  syncWith(peer: PeerId): Promise<void>
-  /** Peers seen recently in a session, with their last-seen time (ms). */
-  presence(session: string): Map<string, number>
-  /** Counters since start. */
-  readonly stats: StateSyncStats
-}
+export type { StateSyncInit, StateSyncComponents, StateSyncStats, StateJoinOptions, StateRefusal, StateSyncEvents, StateSync } from './state/types.js'
 
 interface Replica {
   doc: Y.Doc
+  /** What other peers' updates go through: applied, held or refused. */
+  intake: UpdateIntake
   presence: Map<string, number>
-  pending: Uint8Array[]
+  /** Local updates waiting for the next publish. */
+  outgoing: Uint8Array[]
   timer?: ReturnType<typeof setTimeout>
   membership?: MembershipPolicy
   onUpdate(update: Uint8Array, origin: unknown): void
@@ -115,7 +40,9 @@ interface Replica {
 class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements StateSync, Startable {
   readonly [Symbol.toStringTag] = '@murmur/state-sync'
   readonly [serviceDependencies] = ['@libp2p/pubsub']
-  readonly stats: StateSyncStats = { updatesApplied: 0, updatesPublished: 0, updatesRejected: 0, syncsCompleted: 0, syncsFailed: 0, bytesIn: 0, bytesOut: 0, nonMember: 0 }
+  readonly stats: StateSyncStats
+  /** Held-update counters every replica's intake adds to. */
+  private readonly held: IntakeCounts = { held: 0, heldApplied: 0, heldDropped: 0 }
   private readonly components: StateSyncComponents
   private readonly replicas = new Map<string, Replica>()
   private readonly syncTimeout: number
@@ -123,25 +50,52 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
   private readonly publishDelay: number
   private readonly limiter: PeerRateLimiter
   private readonly pubsubService: string
+  private readonly budget: WriteBudget
+  private readonly pendingLimits?: PendingUpdatesInit
   private readonly log: Logger
   private presenceTimer?: ReturnType<typeof setInterval>
   private started = false
-  /** peer → when we last ran a catch-up exchange because its gossip came from a non-member */
-  private readonly membershipRetries = new Map<string, number>()
-  /** session → when we last ran a catch-up exchange because gossip left a gap in its document */
-  private readonly gapRetries = new Map<string, number>()
-  /** sessions with a gap catch-up running */
-  private readonly gapsFilling = new Set<string>()
+  private readonly catchUp: CatchUp
 
   constructor (components: StateSyncComponents, init: StateSyncInit) {
     super()
     this.components = components
+    const held = this.held
+    const replicas = this.replicas
+    const sum = (f: (r: Replica) => number): number => { let n = 0; for (const r of replicas.values()) n += f(r); return n }
+    this.stats = {
+      updatesApplied: 0,
+      updatesPublished: 0,
+      updatesRejected: 0,
+      syncsCompleted: 0,
+      syncsFailed: 0,
+      bytesIn: 0,
+      bytesOut: 0,
+      nonMember: 0,
+      get updatesHeld () { return held.held },
+      get heldApplied () { return held.heldApplied },
+      get heldDropped () { return held.heldDropped },
+      get pendingBytes () { return sum(r => r.intake.pendingBytes) },
+      get pendingUpdates () { return sum(r => r.intake.pendingUpdates) },
+      refusals: { 'non-member': 0, malformed: 0, oversized: 0, 'over-budget': 0, 'missing-dependencies': 0 }
+    }
     this.syncTimeout = init.syncTimeout ?? 10_000
     this.presenceInterval = init.presenceInterval ?? 5_000
     this.publishDelay = init.publishDelay ?? 25
     this.limiter = new PeerRateLimiter({ perSecond: init.syncRatePerPeer ?? 1, burst: 5 })
     this.pubsubService = init.pubsubService ?? 'pubsub'
+    this.budget = new WriteBudget(init.writeBudget)
+    this.pendingLimits = init.pending
     this.log = components.logger.forComponent('murmur:state-sync')
+    this.catchUp = new CatchUp({
+      statePeers: async () => this.statePeers(),
+      direct: peer => this.components.connectionManager.getConnections(peer).some(c => c.status === 'open' && c.limits == null),
+      exchange: async (session, peer) => {
+        await this.syncSession(peer, session).catch(err => {
+          this.log('catch-up of %s with %p failed: %s', session, peer, (err as Error).message)
+        })
+      }
+    })
     this.onMessage = this.onMessage.bind(this)
     this.onIdentify = this.onIdentify.bind(this)
   }
@@ -175,6 +129,7 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
       clearTimeout(replica.timer)
       replica.doc.off('update', replica.onUpdate)
     }
+    this.catchUp.stop()
     this.replicas.clear()
     await this.components.registrar.unhandle(PROTOCOL_STATE)
   }
@@ -184,12 +139,14 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
     if (this.replicas.has(session)) throw new Error(`session ${session} already joined`)
     const replica: Replica = {
       doc,
+      // drops whatever pending structs the document brought along
+      intake: new UpdateIntake(doc, { budget: this.budget, pending: this.pendingLimits, counts: this.held }),
       presence: new Map(),
-      pending: [],
+      outgoing: [],
       membership: options.membership,
       onUpdate: (update, origin) => {
         if (origin === REMOTE_ORIGIN) return
-        replica.pending.push(update)
+        replica.outgoing.push(update)
         replica.timer ??= setTimeout(() => { this.flush(session) }, this.publishDelay)
       }
     }
@@ -199,7 +156,7 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
       this.subscribe(session)
       // connections opened before the join (a DHT walk, a bootstrap dial) ran their exchange
       // without this session: run it now, or the document would wait for gossip it cannot place
-      void this.statePeers().then(async peers => { await this.catchUp(session, peers) })
+      void this.catchUp.all(session)
     }
     void topic
   }
@@ -208,7 +165,9 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
     const replica = this.replicas.get(session)
     if (replica == null) return
     this.flush(session)
+    this.catchUp.forget(session)
     replica.doc.off('update', replica.onUpdate)
+    replica.intake.clear()
     this.replicas.delete(session)
     const topic = stateTopic(session)
     this.pubsub.topicValidators.delete(topic)
@@ -233,32 +192,46 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
   }
 
   /**
-   * Gossip validation: only signed, well-formed messages for this session propagate, and in a
-   * private session only those a member signed.
+   * Gossip validation: only signed, well-formed messages for this session propagate, in a
+   * private session only those a member signed, and only updates this replica can apply:
+   * one that builds on edits we lack is held (not forwarded, not applied) while we ask for
+   * what it needs, so a peer cannot make the mesh carry and keep what no replica can use.
    */
   private async validate (session: string, msg: PubSubMessage): Promise<TopicValidatorResult> {
     if (msg.type !== 'signed') return TopicValidatorResult.Reject
+    const author = msg.from.toString()
+    let m: StateSyncMessage
     try {
-      const m = decodeStateSyncMessage(msg.data)
-      if (m.session !== session) return TopicValidatorResult.Reject
-      const membership = this.replicas.get(session)?.membership
-      if (membership != null && !(await membership.isMember(msg.from.toString()))) {
-        this.refuseNonMember(session, msg.from)
-        return TopicValidatorResult.Ignore
-      }
-      if (m.type === StateSyncMessage.Type.UPDATE) {
-        // bytes Yjs cannot decode would be refused by every peer: stop them here, so they
-        // are not forwarded across the mesh and their sender's gossip score drops
-        Y.decodeUpdate(m.payload)
-        return TopicValidatorResult.Accept
-      }
-      if (m.type === StateSyncMessage.Type.AWARENESS && m.payload.length <= 256) return TopicValidatorResult.Accept
-      return TopicValidatorResult.Reject
+      m = decodeStateSyncMessage(msg.data)
     } catch {
-      this.stats.updatesRejected++
-      this.safeDispatch('refused', { session, peer: msg.from.toString(), reason: 'malformed' })
+      this.refuse(session, author, 'malformed')
       return TopicValidatorResult.Reject
     }
+    const replica = this.replicas.get(session)
+    if (m.session !== session || replica == null) return TopicValidatorResult.Reject
+    if (replica.membership != null && !(await replica.membership.isMember(author))) {
+      this.refuseNonMember(session, msg.from)
+      return TopicValidatorResult.Ignore
+    }
+    if (m.type === StateSyncMessage.Type.AWARENESS) {
+      if (isPresence(m.payload)) return TopicValidatorResult.Accept
+      this.refuse(session, author, 'malformed')
+      return TopicValidatorResult.Reject
+    }
+    if (m.type !== StateSyncMessage.Type.UPDATE) {
+      this.refuse(session, author, 'malformed')
+      return TopicValidatorResult.Reject
+    }
+    const verdict = replica.intake.judgeGossip(author, m.payload)
+    if (verdict.kind === 'apply') return TopicValidatorResult.Accept
+    if (verdict.kind === 'refused') {
+      this.refuse(session, author, verdict.reason)
+      return verdict.reject ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
+    }
+    // no refusal yet, nor for what the caps pushed out: an honest author's gossip waits here
+    // too while we catch up; `settle` refuses what its author, asked, could not resolve
+    this.catchUp.fillGap(session, msg.from)
+    return TopicValidatorResult.Ignore
   }
 
   private onMessage (evt: CustomEvent<PubSubMessage>): void {
@@ -277,66 +250,41 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
       this.seen(session, replica, msg.from.toString())
       if (m.type !== StateSyncMessage.Type.UPDATE) return
       try {
-        applyRemoteUpdate(replica.doc, m.payload)
+        // validation found it applies; with it may go updates held for it
+        const unblocked = replica.intake.applyGossip(m.payload)
         this.stats.updatesApplied++
         this.safeDispatch('state:update', { session, from: msg.from })
-        if (hasGap(replica.doc)) this.fillGap(session, msg.from)
+        this.appliedHeld(session, replica, unblocked)
       } catch (err) {
-        this.stats.updatesRejected++
-        this.safeDispatch('refused', { session, peer: msg.from.toString(), reason: 'malformed' })
+        this.refuse(session, msg.from.toString(), 'malformed')
         this.log('rejected update from %p: %s', msg.from, (err as Error).message)
       }
     }
   }
 
+  /** Count and announce a refusal (peer scoring listens to `refused`). */
+  private refuse (session: string, peer: string, reason: StateRefusal): void {
+    this.stats.refusals[reason]++
+    if (reason !== 'non-member') this.stats.updatesRejected++
+    this.safeDispatch('refused', { session, peer, reason })
+  }
+
   /**
-   * Count a non-member's message. A member whose grant we have not seen yet looks the same,
-   * so we run one catch-up exchange with it (at most every 30 s), where it can present its
-   * grant and its updates arrive in full.
+   * Held updates were applied: they were not forwarded when they arrived, so peers whose only
+   * path to them ran through us may lack them. Exchange state with our direct peers soon.
    */
+  private appliedHeld (session: string, replica: Replica, applied: PendingUpdate[]): void {
+    if (applied.length === 0) return
+    this.stats.updatesApplied += applied.length
+    for (let i = 0; i < applied.length; i++) this.safeDispatch('state:update', { session })
+    this.catchUp.spread(session)
+  }
+
+  /** Count a non-member's message, and let it present a grant we may lack (`CatchUp.retryMembership`). */
   private refuseNonMember (session: string, peer: PeerId): void {
     this.stats.nonMember++
-    const key = peer.toString()
-    this.safeDispatch('refused', { session, peer: key, reason: 'non-member' })
-    const now = Date.now()
-    if (now - (this.membershipRetries.get(key) ?? 0) < 30_000) return
-    if (this.membershipRetries.size > 10_000) this.membershipRetries.clear()
-    this.membershipRetries.set(key, now)
-    this.syncSession(peer, session).catch(err => {
-      this.log('membership catch-up with %p failed: %s', peer, (err as Error).message)
-    })
-  }
-
-  /**
-   * Gossip carried an update that builds on edits we never received (missed while joining,
-   * dropped under load): Yjs holds it back until they come, which gossip alone never
-   * repairs. Run one exchange with its author, or any peer of ours, at most every 2 s.
-   */
-  private fillGap (session: string, author: PeerId): void {
-    const now = Date.now()
-    // one catch-up at a time: under load an exchange outlasts 2 s, and stacked ones each
-    // read the peer store for every connection (30 in-process agents queued thousands)
-    if (this.gapsFilling.has(session) || now - (this.gapRetries.get(session) ?? 0) < 2000) return
-    this.gapRetries.set(session, now)
-    this.gapsFilling.add(session)
-    // the author, when we hold a direct connection to it, without asking the peer store
-    const direct = this.components.connectionManager.getConnections(author).some(c => c.status === 'open' && c.limits == null)
-    const peers = direct ? Promise.resolve([author]) : this.statePeers()
-    void peers
-      .then(async found => {
-        const any = found[Math.floor(Math.random() * found.length)]
-        await this.catchUp(session, any != null ? [any] : [])
-      })
-      .finally(() => { this.gapsFilling.delete(session) })
-  }
-
-  /** Run the exchange for one session with each of `peers`, failures logged. */
-  private async catchUp (session: string, peers: PeerId[]): Promise<void> {
-    await Promise.all(peers.map(async peer => {
-      await this.syncSession(peer, session).catch(err => {
-        this.log('catch-up of %s with %p failed: %s', session, peer, (err as Error).message)
-      })
-    }))
+    this.refuse(session, peer.toString(), 'non-member')
+    this.catchUp.retryMembership(session, peer)
   }
 
   /**
@@ -372,8 +320,8 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
     if (replica == null) return
     clearTimeout(replica.timer)
     replica.timer = undefined
-    if (replica.pending.length === 0) return
-    const updates = replica.pending.splice(0)
+    if (replica.outgoing.length === 0) return
+    const updates = replica.outgoing.splice(0)
     for (const bytes of this.chunkUpdates(session, updates)) {
       this.stats.updatesPublished++
       this.stats.bytesOut += bytes.length
@@ -383,9 +331,9 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
     }
   }
 
-  /** Encode pending updates as few messages as the size limit allows. */
+  /** Encode outgoing updates as few messages as the gossip size limit allows. */
   private chunkUpdates (session: string, updates: Uint8Array[]): Uint8Array[] {
-    const limit = MAX_SIZES.stateMessage - 1024
+    const limit = Math.min(MAX_GOSSIP_UPDATE, MAX_SIZES.stateMessage - 1024)
     const out: Uint8Array[] = []
     let batch: Uint8Array[] = []
     let size = 0
@@ -398,8 +346,9 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
     }
     for (const u of updates) {
       if (u.length > limit) {
-        // too large to gossip: peers pick it up through the next state-vector exchange
+        // too large to gossip (peers would refuse it): push it to our peers by exchange
         this.log('update of %d bytes left to catch-up sync', u.length)
+        this.catchUp.spread(session)
         continue
       }
       if (size + u.length > limit) emit()
@@ -415,8 +364,10 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
     const now = Date.now()
     for (const [session, replica] of this.replicas) {
       if (only != null && session !== only) continue
-      const payload = new TextEncoder().encode(String(now))
+      const payload = encodePresence(now) as Uint8Array<ArrayBuffer>
       this.pubsub.publish(stateTopic(session), encodeStateSyncMessage({ type: StateSyncMessage.Type.AWARENESS, session, payload })).catch(() => {})
+      // held updates expire even when nothing else arrives
+      this.appliedHeld(session, replica, replica.intake.drain(now))
       for (const [peer, last] of replica.presence) {
         if (now - last > 3 * this.presenceInterval) {
           replica.presence.delete(peer)
@@ -439,17 +390,11 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
     const signal = AbortSignal.timeout(this.syncTimeout)
     const stream = await this.components.connectionManager.openStream(peer, PROTOCOL_STATE, { signal })
     try {
-      const io = framed(stream, MAX_SIZES.stateMessage)
-      await this.presentCredential(io, session, replica, signal)
-      await io.write(encodeStateSyncMessage({ type: StateSyncMessage.Type.STATE_VECTOR, session, payload: bytes(encodeStateVector(replica.doc)) }), { signal })
-      const { diff, credential } = await this.readDiff(io, session, signal)
-      await this.checkMember(replica, session, peer, credential)
-      const theirVector = this.expect(await io.read({ signal }), session, StateSyncMessage.Type.STATE_VECTOR)
-      checkStateVector(theirVector)
-      applyRemoteUpdate(replica.doc, diff)
-      await io.write(encodeStateSyncMessage({ type: StateSyncMessage.Type.UPDATE, session, payload: bytes(encodeState(replica.doc, theirVector)) }), { signal })
+      const side = this.exchangeSide(session, replica, peer, false)
+      await initiateExchange(this.framed(stream), session, side, signal)
       await stream.close({ signal })
       this.stats.syncsCompleted++
+      this.settle(session, replica, peer, side.mark)
       this.safeDispatch('sync', { session, peer })
     } catch (err) {
       this.stats.syncsFailed++
@@ -466,28 +411,17 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
     }
     const signal = AbortSignal.timeout(this.syncTimeout)
     try {
-      const io = framed(stream, MAX_SIZES.stateMessage)
-      let first = decodeStateSyncMessage(await io.read({ signal }))
-      let credential: Uint8Array | undefined
-      if (first.type === StateSyncMessage.Type.AWARENESS) {
-        // a private session's newcomer presents its grant before anything else
-        credential = first.payload
-        first = decodeStateSyncMessage(await io.read({ signal }))
-      }
-      const replica = this.replicas.get(first.session)
-      if (replica == null || first.type !== StateSyncMessage.Type.STATE_VECTOR) {
-        throw new ProtocolViolationError(`unexpected ${first.type} for session ${first.session}`)
-      }
-      checkStateVector(first.payload)
-      const session = first.session
-      await this.checkMember(replica, session, peer, credential)
-      await this.presentCredential(io, session, replica, signal)
-      await io.write(encodeStateSyncMessage({ type: StateSyncMessage.Type.UPDATE, session, payload: bytes(encodeState(replica.doc, first.payload)) }), { signal })
-      await io.write(encodeStateSyncMessage({ type: StateSyncMessage.Type.STATE_VECTOR, session, payload: bytes(encodeStateVector(replica.doc)) }), { signal })
-      const diff = this.expect(await io.read({ signal }), session, StateSyncMessage.Type.UPDATE)
-      applyRemoteUpdate(replica.doc, diff)
+      let side: (ExchangeReplica & { mark: number }) | undefined
+      const session = await answerExchange(this.framed(stream), session => {
+        const replica = this.replicas.get(session)
+        // the peer started this exchange: the diff it pushes is charged to its write budget
+        side = replica != null ? this.exchangeSide(session, replica, peer, true) : undefined
+        return side
+      }, signal)
       await stream.close({ signal })
       this.stats.syncsCompleted++
+      const replica = this.replicas.get(session)
+      if (replica != null && side != null) this.settle(session, replica, peer, side.mark)
       this.safeDispatch('sync', { session, peer })
     } catch (err) {
       this.stats.syncsFailed++
@@ -497,11 +431,64 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
     }
   }
 
-  /** In a private session, send our grant first so a peer that lacks it still accepts us. */
-  private async presentCredential (io: Framed, session: string, replica: Replica, signal: AbortSignal): Promise<void> {
-    const credential = replica.membership?.credential()
-    if (credential == null) return
-    await io.write(encodeStateSyncMessage({ type: StateSyncMessage.Type.AWARENESS, session, payload: bytes(credential) }), { signal })
+  /** A replica as an exchange with `peer` sees it; `mark` is noted when our vector goes out (see `settle`). */
+  private exchangeSide (session: string, replica: Replica, peer: PeerId, pushed: boolean): ExchangeReplica & { mark: number } {
+    const side = {
+      mark: replica.intake.mark,
+      credential: () => replica.membership?.credential(),
+      admit: async (credential: Uint8Array | undefined) => { await this.checkMember(replica, session, peer, credential) },
+      vector: () => {
+        side.mark = replica.intake.mark
+        return encodeStateVector(replica.doc)
+      },
+      diffFor: (vector: Uint8Array) => this.stateFor(replica, vector),
+      take: (diff: Uint8Array) => { this.takeDiff(session, replica, peer, diff, pushed) }
+    }
+    return side
+  }
+
+  /** Length-prefixed framing of a state stream, counting what arrives. */
+  private framed (stream: Stream): Framed {
+    const io = framed(stream, MAX_SIZES.stateMessage)
+    return {
+      stream,
+      write: async (bytes, options) => { await io.write(bytes, options) },
+      read: async options => {
+        const bytes = await io.read(options)
+        this.stats.bytesIn += bytes.length
+        return bytes
+      }
+    }
+  }
+
+  /**
+   * Apply an exchange's diff. One the peer pushed beyond its write budget is not applied: we
+   * pull from it instead, at our own pace. One that leaves structs without their dependencies
+   * is applied as far as it goes and the rest dropped (no replica of ours sends that).
+   */
+  private takeDiff (session: string, replica: Replica, peer: PeerId, diff: Uint8Array, pushed: boolean): void {
+    const { outcome, unblocked } = replica.intake.applyDiff(peer.toString(), diff, pushed)
+    if (outcome === 'missing-dependencies') this.refuse(session, peer.toString(), 'missing-dependencies')
+    if (outcome === 'over-budget') {
+      this.stats.refusals['over-budget']++
+      this.catchUp.fillGap(session, peer)
+    }
+    this.appliedHeld(session, replica, unblocked)
+  }
+
+  /**
+   * An exchange with `peer` completed: it sent all it had when it saw our vector, so what it
+   * authored that we held before then and still cannot apply builds on edits it never had.
+   */
+  private settle (session: string, replica: Replica, peer: PeerId, mark: number): void {
+    const key = peer.toString()
+    for (const _ of replica.intake.settle(key, mark)) this.refuse(session, key, 'missing-dependencies')
+  }
+
+  /** The diff a peer with `vector` lacks: never with pending structs (Yjs would include them). */
+  private stateFor (replica: Replica, vector: Uint8Array): Uint8Array {
+    dropPending(replica.doc)
+    return encodeState(replica.doc, vector)
   }
 
   /** Throw `NotMemberError` (counted) unless `peer` may exchange state in a private session. */
@@ -512,26 +499,8 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
     if (credential != null && await membership.admit(key, credential)) return
     if (await membership.isMember(key)) return
     this.stats.nonMember++
-    this.safeDispatch('refused', { session, peer: key, reason: 'non-member' })
+    this.refuse(session, key, 'non-member')
     throw new NotMemberError(key, session)
-  }
-
-  /** Read the responder's diff, and the grant it may present before it (private sessions). */
-  private async readDiff (io: Framed, session: string, signal: AbortSignal): Promise<{ diff: Uint8Array, credential?: Uint8Array }> {
-    const raw = await io.read({ signal })
-    const m = decodeStateSyncMessage(raw)
-    if (m.type !== StateSyncMessage.Type.AWARENESS || m.session !== session) return { diff: this.expect(raw, session, StateSyncMessage.Type.UPDATE) }
-    this.stats.bytesIn += raw.length
-    return { credential: m.payload, diff: this.expect(await io.read({ signal }), session, StateSyncMessage.Type.UPDATE) }
-  }
-
-  private expect (raw: Uint8Array, session: string, type: StateSyncMessage.Type): Uint8Array {
-    const m = decodeStateSyncMessage(raw)
-    if (m.session !== session || m.type !== type) {
-      throw new ProtocolViolationError(`expected ${type} for session ${session}, got ${m.type} for ${m.session}`)
-    }
-    this.stats.bytesIn += raw.length
-    return m.payload
   }
 
   private safeDispatch<K extends keyof StateSyncEvents> (type: K, detail: StateSyncEvents[K]['detail']): void {
@@ -544,11 +513,6 @@ class DefaultStateSync extends TypedEventEmitter<StateSyncEvents> implements Sta
 }
 
 /** Yjs returns views typed over `ArrayBufferLike`; the wire codecs want `ArrayBuffer`-backed bytes. */
-/** True when the document holds updates back because edits they build on are missing. */
-function hasGap (doc: Y.Doc): boolean {
-  return doc.store.pendingStructs != null || doc.store.pendingDs != null
-}
-
 function bytes (u: Uint8Array): Uint8Array<ArrayBuffer> {
   return u.buffer instanceof ArrayBuffer ? u as Uint8Array<ArrayBuffer> : new Uint8Array(u)
 }

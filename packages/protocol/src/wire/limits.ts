@@ -43,6 +43,14 @@ export const MAX_SIZES = {
   membershipGrant: 2048
 } as const
 
+/**
+ * Largest Yjs update one gossip message on `/murmur/<session>/state` may carry. Gossip is
+ * for live edits (a round record is ~300 B, a 40-layer model's config ~8 KiB); anything
+ * larger travels through the state-vector exchange, which a receiver asks for. Receivers
+ * refuse larger gossip, so senders must leave larger updates to that exchange.
+ */
+export const MAX_GOSSIP_UPDATE = 256 * 1024
+
 /** Names of the message types that `MAX_SIZES` limits. */
 export type MessageKind = keyof typeof MAX_SIZES
 
