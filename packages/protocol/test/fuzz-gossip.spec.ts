@@ -133,7 +133,10 @@ function headPayloads (): fc.Arbitrary<{ kind: string, data: Uint8Array }> {
     fc.constant({ kind: 'wrong session', data: encodeHeadAnnouncement(own({ session: 'elsewhere' })) }),
     fc.integer({ min: 3_600_000, max: 2 ** 40 }).map(dt => ({ kind: 'future timestamp', data: encodeHeadAnnouncement(own({ timestamp: Date.now() + dt, version: 1_000_000 })) })),
     fc.uint8Array({ minLength: 1, maxLength: 40 }).map(m => ({ kind: 'garbage manifest CID', data: concat(encodeHeadAnnouncement(own({})), Uint8Array.of(0x1a), varint(m.length), m) })),
-    fc.nat({ max: 20 }).map(v => ({ kind: 'own head (valid, replayed)', data: encodeHeadAnnouncement(own({ version: v })) }))
+    fc.nat({ max: 20 }).map(v => ({ kind: 'own head (valid, replayed)', data: encodeHeadAnnouncement(own({ version: v })) })),
+    fc.tuple(fc.constantFrom(Infinity, -Infinity), fc.nat({ max: 1000 })).map(([loss, v]) => ({ kind: 'infinite loss', data: encodeHeadAnnouncement(own({ loss, version: 100 + v })) })),
+    fc.integer({ min: 2 ** 52 + 1, max: Number.MAX_SAFE_INTEGER }).map(version => ({ kind: 'version over 2^52', data: encodeHeadAnnouncement(own({ version })) })),
+    fc.nat({ max: 1000 }).map(v => ({ kind: 'NaN loss and accuracy (unknown, valid)', data: encodeHeadAnnouncement(own({ loss: NaN, accuracy: NaN, version: 2000 + v })) }))
   )
 }
 
@@ -190,6 +193,10 @@ describe('hostile payloads on the gossipsub topics of a session', () => {
     for (const kind of ['presence, random bytes', 'presence, implausible clock', 'update, missing dependencies']) {
       expect(table.count(rowOf(STATE, kind)), kind).toBeGreaterThan(0)
       expect(table.count(rowOf(STATE, kind), 'validator: accept'), kind).toBe(0)
+    }
+    for (const kind of ['infinite loss', 'version over 2^52']) {
+      expect(table.count(rowOf(HEADS, kind)), kind).toBeGreaterThan(0)
+      expect(table.count(rowOf(HEADS, kind), 'validator: accept'), kind).toBe(0)
     }
     // the honest peer's head is untouched by spoofs; every head is signed by the peer it names
     const heads = target.services.heads.heads(SESSION)

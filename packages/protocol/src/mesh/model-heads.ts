@@ -4,6 +4,7 @@ import type { PeerId, Startable, Logger, ComponentLogger, TypedEventTarget } fro
 import { CID } from 'multiformats/cid'
 import { headsTopic, encodeHeadAnnouncement, decodeHeadAnnouncement } from '../wire/index.js'
 import type { HeadAnnouncement } from '../wire/index.js'
+import { MAX_HEAD_VERSION } from '../wire/limits.js'
 import type { MembershipPolicy } from '../state/index.js'
 import type { PubSubLike, PubSubMessage } from './pubsub.js'
 import { TopicValidatorResult } from './pubsub.js'
@@ -39,9 +40,17 @@ export interface VerifiedHead extends Omit<HeadAnnouncement, 'manifest'> {
 export interface ModelHeadsEvents {
   /** A newer head of some peer arrived (older or replayed ones are not re-emitted). */
   head: CustomEvent<VerifiedHead>
-  /** A head signed by a peer that is not a member of the private session was ignored. */
-  refused: CustomEvent<{ session: string, peer: string }>
+  /**
+   * A head was refused: signed by a non-member of a private session (`non-member`), or one
+   * its signer could have known to be wrong (`malformed`: wrong session, another peer's name,
+   * values out of range). A head stamped in the future is refused without this event: an
+   * honest peer's clock can be wrong.
+   */
+  refused: CustomEvent<{ session: string, peer: string, reason: HeadRefusal }>
 }
+
+/** Why a head was refused. */
+export type HeadRefusal = 'non-member' | 'malformed'
 
 /** Options of joining one session's head topic. */
 export interface HeadsJoinOptions {
@@ -143,28 +152,40 @@ class DefaultModelHeads extends TypedEventEmitter<ModelHeadsEvents> implements M
   /** Gossip validation: well-formed heads propagate, in a private session only members' ones. */
   private async admit (session: string, msg: PubSubMessage): Promise<TopicValidatorResult> {
     const head = this.validate(session, msg)
-    if (head == null) return TopicValidatorResult.Reject
+    if (head === 'future') return TopicValidatorResult.Reject
+    if (head == null) {
+      if (msg.type === 'signed') this.refuse(session, msg.from.toString(), 'malformed')
+      return TopicValidatorResult.Reject
+    }
     const membership = this.membership.get(session)
     if (membership != null && !(await membership.isMember(head.peer))) {
       this.stats.nonMember++
-      try {
-        this.safeDispatchEvent('refused', { detail: { session, peer: head.peer } })
-      } catch (err) {
-        this.log.error('refused listener threw: %s', (err as Error).message)
-      }
+      this.refuse(session, head.peer, 'non-member')
       // Ignore, not Reject: a member whose grant has not reached us yet must not be penalised
       return TopicValidatorResult.Ignore
     }
     return TopicValidatorResult.Accept
   }
 
-  /** A head is valid when signed by the peer it names, for this session, with a parsable CID. */
-  private validate (session: string, msg: PubSubMessage): VerifiedHead | undefined {
+  private refuse (session: string, peer: string, reason: HeadRefusal): void {
+    try {
+      this.safeDispatchEvent('refused', { detail: { session, peer, reason } })
+    } catch (err) {
+      this.log.error('refused listener threw: %s', (err as Error).message)
+    }
+  }
+
+  /**
+   * A head is valid when signed by the peer it names, for this session, with a parsable CID
+   * and values a model can have (see `plausibleHead`); `future` when stamped too far ahead.
+   */
+  private validate (session: string, msg: PubSubMessage): VerifiedHead | 'future' | undefined {
     if (msg.type !== 'signed') return undefined
     try {
       const h = decodeHeadAnnouncement(msg.data)
       if (h.session !== session || h.peer !== msg.from.toString()) return undefined
-      if (h.timestamp > Date.now() + this.maxClockSkew) return undefined
+      if (!plausibleHead(h)) return undefined
+      if (h.timestamp > Date.now() + this.maxClockSkew) return 'future'
       return { ...h, manifest: CID.decode(h.manifest), from: msg.from }
     } catch {
       return undefined
@@ -176,7 +197,7 @@ class DefaultModelHeads extends TypedEventEmitter<ModelHeadsEvents> implements M
     for (const [session, heads] of this.sessions) {
       if (msg.topic !== headsTopic(session)) continue
       const head = this.validate(session, msg)
-      if (head == null) {
+      if (head == null || head === 'future') {
         this.stats.rejected++
         return
       }
@@ -194,6 +215,20 @@ class DefaultModelHeads extends TypedEventEmitter<ModelHeadsEvents> implements M
       }
     }
   }
+}
+
+/**
+ * Values a head can carry, beyond what the wire decoder checks (integers in range, accuracy
+ * NaN or in [0, 1]): the version at most `MAX_HEAD_VERSION`, the loss a finite number or NaN
+ * (the proto's "unknown"), never ±Infinity, which no evaluation yields and which would turn
+ * any average a reader takes of the peers' losses into ±Infinity or NaN.
+ */
+export function plausibleHead (h: HeadAnnouncement): boolean {
+  return Number.isSafeInteger(h.version) && h.version >= 0 && h.version <= MAX_HEAD_VERSION &&
+    Number.isSafeInteger(h.samples) && h.samples >= 0 &&
+    Number.isSafeInteger(h.timestamp) && h.timestamp >= 0 &&
+    (Number.isNaN(h.loss) || Number.isFinite(h.loss)) &&
+    (Number.isNaN(h.accuracy) || (Number.isFinite(h.accuracy) && h.accuracy >= 0 && h.accuracy <= 1))
 }
 
 /** The head-announcement service factory, for `createLibp2p({ services: { heads: modelHeads() } })`. */

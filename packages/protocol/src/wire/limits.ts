@@ -51,6 +51,13 @@ export const MAX_SIZES = {
  */
 export const MAX_GOSSIP_UPDATE = 256 * 1024
 
+/**
+ * Highest model version a head may carry (2^52: a round a millisecond for 140 000 years). A
+ * restarted peer continues after the version it last saw, so one near `Number.MAX_SAFE_INTEGER`
+ * would leave it versions the wire cannot carry.
+ */
+export const MAX_HEAD_VERSION = 2 ** 52
+
 /** Names of the message types that `MAX_SIZES` limits. */
 export type MessageKind = keyof typeof MAX_SIZES
 
