@@ -16,6 +16,7 @@ import type { StateSync } from './state-sync.js'
 import type { StateSyncInit } from './state-sync.js'
 import { modelHeads } from './model-heads.js'
 import type { ModelHeads } from './model-heads.js'
+import { GOSSIP_RETAIN_SCORE_MS, IP_COLOCATION } from './colocation.js'
 
 /** Murmur runs its own Kademlia DHT, apart from the public IPFS one. */
 export const MURMUR_DHT_PROTOCOL = '/murmur/kad/1.0.0'
@@ -61,6 +62,12 @@ export interface MurmurServicesInit {
    * of gossip and then graylisted (its messages are ignored).
    */
   appSpecificScore?(peerId: string): number
+  /**
+   * Addresses gossipsub's IP-colocation penalty never applies to: where many honest peers
+   * are known to share one (an operator's NAT). See `IP_COLOCATION`.
+   * @default ['127.0.0.1', '::1']
+   */
+  ipColocationWhitelist?: string[]
 }
 
 /**
@@ -85,7 +92,14 @@ export function murmurServices (init: MurmurServicesInit) {
       emitSelf: false,
       // large enough for a state update or head; shards never travel over gossip
       maxInboundDataLength: 4 * 1024 * 1024 + 4096,
-      ...(init.appSpecificScore != null ? { scoreParams: { appSpecificScore: init.appSpecificScore } } : {})
+      // many honest peers share one address (NATs, relays): see colocation.ts
+      scoreParams: {
+        IPColocationFactorThreshold: IP_COLOCATION.threshold,
+        IPColocationFactorWeight: IP_COLOCATION.weight,
+        IPColocationFactorWhitelist: new Set(init.ipColocationWhitelist ?? IP_COLOCATION.whitelist),
+        retainScore: GOSSIP_RETAIN_SCORE_MS,
+        ...(init.appSpecificScore != null ? { appSpecificScore: init.appSpecificScore } : {})
+      }
     }),
     shards: shardExchange({ store: init.store, ...init.shards }),
     state: stateSync(init.state),
