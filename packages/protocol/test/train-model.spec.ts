@@ -132,6 +132,80 @@ describe('seeded initialisation', () => {
     expect(a.tensors.map(t => t.kind)).toEqual(['weight', 'bias', 'weight', 'bias'])
   })
 
+  it('seeds recurrent, embedding, normalisation and attention-style layers: same seed same weights, orthogonal recurrent kernels', async () => {
+    const config = {
+      ...mnistMlp({ loss: 'sparseCategoricalCrossentropy' }),
+      architecture: {
+        class_name: 'Sequential',
+        config: {
+          name: 'seq',
+          layers: [
+            { class_name: 'Embedding', config: { name: 'emb', input_dim: 50, output_dim: 12, batch_input_shape: [null, 6] } },
+            { class_name: 'LSTM', config: { name: 'lstm', units: 8, return_sequences: true, unit_forget_bias: true } },
+            { class_name: 'GRU', config: { name: 'gru', units: 8, return_sequences: true } },
+            { class_name: 'LayerNormalization', config: { name: 'ln' } },
+            // Query/key/value-style projections: dense layers on [batch, time, features].
+            { class_name: 'Dense', config: { name: 'query', units: 8, use_bias: false } },
+            { class_name: 'Dense', config: { name: 'next', units: 50, activation: 'softmax', kernel_initializer: { class_name: 'RandomNormal', config: { mean: 0, stddev: 0.02 } } } }
+          ]
+        }
+      }
+    }
+    const build = async (seed: number): Promise<ModelSnapshot> => {
+      const trainer = await Trainer.create(config, { seed })
+      try {
+        return trainer.getSnapshot()
+      } finally {
+        trainer.dispose()
+      }
+    }
+    const a = await build(21)
+    expect(a.tensors.map(t => t.name)).toEqual([
+      'emb/embeddings', 'lstm/kernel', 'lstm/recurrent_kernel', 'lstm/bias', 'gru/kernel', 'gru/recurrent_kernel', 'gru/bias',
+      'ln/gamma', 'ln/beta', 'query/kernel', 'next/kernel', 'next/bias'
+    ])
+    // Every weight, random or constant, is the same for the same seed (tfjs alone draws from Math.random).
+    expect(await build(21)).toEqual(a)
+    const c = await build(22)
+    const byName = (s: ModelSnapshot, name: string): Float32Array => s.tensors.find(t => t.name === name)?.data as Float32Array
+    for (const name of ['emb/embeddings', 'lstm/kernel', 'lstm/recurrent_kernel', 'gru/recurrent_kernel', 'query/kernel', 'next/kernel']) {
+      expect(byName(c, name), name).not.toEqual(byName(a, name))
+    }
+    // Embeddings: tfjs's RandomUniform(-0.05, 0.05).
+    expect(Math.max(...byName(a, 'emb/embeddings').map(Math.abs))).toBeLessThanOrEqual(0.05)
+    // Orthogonal recurrent kernels [8, 32]: the 8 rows are orthonormal.
+    const r = byName(a, 'lstm/recurrent_kernel')
+    for (let i = 0; i < 8; i++) {
+      for (let j = 0; j < 8; j++) {
+        let dot = 0
+        for (let k = 0; k < 32; k++) dot += (r[i * 32 + k] as number) * (r[j * 32 + k] as number)
+        expect(dot).toBeCloseTo(i === j ? 1 : 0, 4)
+      }
+    }
+    // LSTM's forget-gate bias starts at one (unit_forget_bias), the rest at zero; LayerNormalization at 1 and 0.
+    expect(Array.from(byName(a, 'lstm/bias'))).toEqual([...new Array<number>(8).fill(0), ...new Array<number>(8).fill(1), ...new Array<number>(16).fill(0)])
+    expect(Array.from(byName(a, 'ln/gamma'))).toEqual(new Array<number>(8).fill(1))
+    // A configured initialiser is followed: RandomNormal(0, 0.02).
+    expect(Math.sqrt(variance(byName(a, 'next/kernel')))).toBeCloseTo(0.02, 2)
+  })
+
+  it('refuses a model with two weights of one name', async () => {
+    const config = {
+      ...mnistMlp(),
+      architecture: {
+        class_name: 'Sequential',
+        config: {
+          name: 'dup',
+          layers: [
+            { class_name: 'Sequential', config: { name: 'inner_a', layers: [{ class_name: 'Dense', config: { name: 'same', units: 4, batch_input_shape: [null, 784] } }] } },
+            { class_name: 'Sequential', config: { name: 'inner_b', layers: [{ class_name: 'Dense', config: { name: 'same', units: 10, batch_input_shape: [null, 4] } }] } }
+          ]
+        }
+      }
+    }
+    await expect(createModel(config)).rejects.toThrow(/two weights are named same\/kernel; give every layer a unique name/)
+  })
+
   it('falls back to the config seed when the peer gives none', async () => {
     const t1 = await Trainer.create(mnistMlp({ seed: 5 }))
     const t2 = await Trainer.create(mnistMlp(), { seed: 5 })

@@ -123,9 +123,10 @@ export function datasetBatch (data: Dataset, plan: DatasetPlan, indices: ArrayLi
 }
 
 /**
- * Check a batch that arrived as tensors against the model, and give its targets the
- * trailing axis a sparse loss wants if they lack it. Returns the tensors to feed; any new
- * one is the caller's to dispose.
+ * Check a batch that arrived as tensors against the model, give its targets the trailing
+ * axis a sparse loss wants if they lack it, and make them float32 as tfjs's losses take them
+ * (its sparse crossentropy refuses int32). Returns the tensors to feed; any new one is the
+ * caller's to dispose.
  */
 export function fitBatch (batch: Batch, sig: ModelSignature): Batch {
   const { xs, ys } = batch
@@ -139,9 +140,13 @@ export function fitBatch (batch: Batch, sig: ModelSignature): Batch {
   const positions = sig.output.slice(0, -1)
   const wanted = sig.targets === 'sparse' ? [...positions, 1] : sig.output
   const per = ys.shape.slice(1)
-  if (fits(per, wanted)) return batch
-  if (sig.targets === 'sparse' && fits(per, positions)) return { xs, ys: tf.expandDims(ys, -1) }
-  if (per.length === 0 && fits([1], wanted)) return { xs, ys: tf.reshape(ys, [ys.shape[0] ?? 0, 1]) }
-  const hint = sig.targets === 'sparse' ? 'class indices, one per output position' : 'targets shaped like the output (one-hot rows for a categorical loss)'
-  throw new InvalidDatasetError(`batch ys of shape [${ys.shape.join(', ')}] does not fit the model's output [batch, ${show(sig.output).slice(1)} with loss ${sig.loss}: give ${hint}`)
+  let shape: number[] | undefined
+  if (fits(per, wanted)) shape = undefined
+  else if ((sig.targets === 'sparse' && fits(per, positions)) || (per.length === 0 && fits([1], wanted))) shape = [...ys.shape, 1]
+  else {
+    const hint = sig.targets === 'sparse' ? 'class indices, one per output position' : 'targets shaped like the output (one-hot rows for a categorical loss)'
+    throw new InvalidDatasetError(`batch ys of shape [${ys.shape.join(', ')}] does not fit the model's output [batch, ${show(sig.output).slice(1)} with loss ${sig.loss}: give ${hint}`)
+  }
+  if (shape == null && ys.dtype === 'float32') return batch
+  return { xs, ys: tf.tidy(() => tf.reshape(ys.dtype === 'float32' ? ys : tf.cast(ys, 'float32'), shape ?? ys.shape)) }
 }
