@@ -166,9 +166,11 @@ async function main () {
   mkdirSync(app)
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'murmur-consumer', private: true, type: 'module' }, null, 2))
   const dev = rootPkg.devDependencies
+  // the consumer builds its own tfjs model, as a user does: tfjs at the version Murmur uses
+  const tfjs = JSON.parse(readFileSync(join(root, 'packages', 'protocol', 'package.json'), 'utf8')).dependencies['@tensorflow/tfjs']
   const installed = await step('install', async () => {
     const { out } = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', ...(omitPeer ? ['--omit=peer'] : []),
-      ...packed.map(p => join(tmp, p.filename)), `typescript@${dev.typescript}`, `@types/node@${dev['@types/node']}`], { cwd: app, timeoutMs: 300_000 })
+      ...packed.map(p => join(tmp, p.filename)), `@tensorflow/tfjs@${tfjs}`, `typescript@${dev.typescript}`, `@types/node@${dev['@types/node']}`], { cwd: app, timeoutMs: 300_000 })
     const added = /added (\d+) packages?/.exec(out)?.[1]
     return { added: Number(added), bytes: diskUse(join(app, 'node_modules')) }
   })
@@ -185,7 +187,7 @@ async function main () {
     await run(process.execPath, [tsc, '-p', 'tsconfig.browser.json', '--skipLibCheck'], { cwd: app })
   })
 
-  const { out: session } = await step('run consumer', () => run(process.execPath, ['dist/main.js'], { cwd: app, timeoutMs: 120_000 }))
+  const { out: session } = await step('run consumer', () => run(process.execPath, ['dist/main.js'], { cwd: app, timeoutMs: 180_000 }))
   check(session.includes('consumer: OK'), `consumer did not report OK:\n${session}`)
 
   const bin = join(app, 'node_modules', '.bin', 'murmur')

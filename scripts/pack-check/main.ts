@@ -3,25 +3,56 @@
  * outside the monorepo, against the packed @murmur/* tarballs. It imports the packages'
  * public entry points only, so it breaks when a published export or type does.
  */
-import { createNodePeer, runRelay } from '@murmur/node'
-import type { NodePeer, Relay } from '@murmur/node'
+import * as tf from '@tensorflow/tfjs'
+import { createNodePeer, joinSession, runRelay } from '@murmur/node'
+import type { Dataset, NodePeer, NodeSessionPeer, Relay, RoundMetrics } from '@murmur/node'
 import { weightedAverage } from '@murmur/protocol'
 import type { IceServer } from '@murmur/protocol'
 import { simulate } from '@murmur/node/sim'
 
 /** The whole program must finish well inside this; pack-check kills it later still. */
-const DEADLINE_MS = 90_000
+const DEADLINE_MS = 150_000
 
 /**
- * A short real training session between the two nodes through the relay.
- *
- * TO BE WRITTEN once the session API lands: join `bootstrap` as two peers of one
- * session, train a few rounds on a small data set, and assert the peers merged each
- * other's models (throw on failure; pack-check fails when this program exits non-zero).
- * Until then it checks nothing and says so.
+ * A short real training session through the relay, as a user writes one: their own tfjs
+ * model and data (a two-feature classification), two peers via `joinSession`, a few rounds;
+ * the peers must merge each other's models, and the model must come out and predict.
  */
 async function runConsumerSession (bootstrap: string[]): Promise<void> {
-  console.log(`runConsumerSession: not written yet (relay ${bootstrap.length} addrs)`)
+  const tcp = bootstrap.filter(a => a.includes('/tcp/') && !a.includes('/ws'))
+  const data = (offset: number, count: number): Dataset => {
+    const xs = new Float32Array(count * 2)
+    const ys = new Int32Array(count)
+    for (let i = 0; i < count; i++) {
+      const a = Math.sin((i + offset) * 12.9898) * 0.5
+      const b = Math.cos((i + offset) * 78.233) * 0.5
+      xs[2 * i] = a
+      xs[2 * i + 1] = b
+      ys[i] = a > b ? 1 : 0
+    }
+    return { xs, ys, count, inputShape: [2], targetShape: [] }
+  }
+  const model = tf.sequential({ layers: [tf.layers.dense({ name: 'hidden', units: 8, activation: 'relu', inputShape: [2] }), tf.layers.dense({ name: 'out', units: 2, activation: 'softmax' })] })
+  const training = { loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'], optimizer: { name: 'sgd' as const, learningRate: 0.2 }, batchSize: 16, localSteps: 5 }
+  const peers: NodeSessionPeer[] = []
+  try {
+    peers.push(await joinSession({ bootstrap: tcp, session: 'consumer', model, training, create: { fanOut: 1 }, train: data(0, 200), test: data(1000, 100), maxRounds: 4, pace: { minPeers: 1 } }))
+    peers.push(await joinSession({ bootstrap: tcp, session: 'consumer', train: data(500, 200), test: data(1000, 100), maxRounds: 4, pace: { minPeers: 1 } }))
+    const merged = peers.map(() => new Set<string>())
+    peers.forEach((p, i) => { p.addEventListener('round', (e: CustomEvent<RoundMetrics>) => { for (const m of e.detail.mergedWith) merged[i]?.add(m) }) })
+    await Promise.all(peers.map(async p => await p.done))
+    const [a, b] = peers as [NodeSessionPeer, NodeSessionPeer]
+    if (!(merged[0]?.has(b.peerId) === true && merged[1]?.has(a.peerId) === true)) throw new Error(`the peers did not merge each other's models: ${JSON.stringify(merged.map(m => [...m]))}`)
+    const trained = await b.model()
+    const out = trained.predict(tf.tensor2d([[0.4, -0.4]])) as tf.Tensor
+    if (out.shape[1] !== 2) throw new Error(`the exported model predicts shape ${JSON.stringify(out.shape)}`)
+    console.log(`session: 2 peers, ${a.rounds}+${b.rounds} rounds, each merged the other's model; exported model predicts ${JSON.stringify(Array.from(await out.data()).map(v => v.toFixed(2)))}`)
+    trained.dispose()
+    out.dispose()
+  } finally {
+    await Promise.all(peers.map(async p => await p.leave()))
+    model.dispose()
+  }
 }
 
 async function main (): Promise<void> {

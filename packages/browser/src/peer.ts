@@ -10,7 +10,7 @@ import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { murmurServices } from '@murmur/protocol'
+import { CONNECTION_LIMITS, murmurServices } from '@murmur/protocol'
 import type { IceServer, MurmurNode, MurmurServices, PeerScores } from '@murmur/protocol'
 import { createLibp2p } from 'libp2p'
 import type { ServiceFactoryMap } from 'libp2p'
@@ -95,6 +95,8 @@ export async function createBrowserPeer (options: BrowserPeerOptions): Promise<B
       streamMuxers: [yamux()],
       // the browser default refuses plain ws:// and private addresses, which is where a
       // LAN or field relay (and every test) lives
+      // a browser's inbound relayed connections all come from its relay's address
+      connectionManager: { ...CONNECTION_LIMITS },
       connectionGater: {
         denyDialMultiaddr: () => false,
         ...(scores != null ? { denyDialPeer: peer => scores.isBanned(peer.toString()), denyInboundEncryptedConnection: peer => scores.isBanned(peer.toString()) } : {})

@@ -11,7 +11,7 @@ import { memory } from '@libp2p/memory'
 import { tcp } from '@libp2p/tcp'
 import { webRTC, webRTCDirect } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
-import { DatastoreShardStore, MemoryShardStore, murmurServices } from '@murmur/protocol'
+import { CONNECTION_LIMITS, DatastoreShardStore, MemoryShardStore, RELAY_CONNECTION_LIMITS, murmurServices } from '@murmur/protocol'
 import type { IceServer, MurmurServices, MurmurServicesInit, PeerScores, ShardStore } from '@murmur/protocol'
 import { FsDatastore } from 'datastore-fs'
 import { createLibp2p } from 'libp2p'
@@ -246,8 +246,8 @@ export async function createNodePeer<S extends ServiceMap = Record<never, never>
       },
       connectionManager: {
         maxConnections: options.maxConnections ?? (isRelay ? 512 : 128),
-        // devices behind one NAT share an address: 5/s (the default) would turn a camp away
-        ...(isRelay ? { inboundConnectionThreshold: 50, maxIncomingPendingConnections: 64 } : {})
+        // devices behind one NAT share an address: 5/s (libp2p's default) would turn a camp away
+        ...(isRelay ? RELAY_CONNECTION_LIMITS : CONNECTION_LIMITS)
       },
       services: { ...defaults, ...options.services } as unknown as ServiceFactoryMap<NodePeerServices & S>
     })

@@ -590,7 +590,9 @@ export class Session extends TypedEventEmitter<SessionEvents> {
 
   private onRefused (evt: CustomEvent<{ session: string, peer: string, reason?: string }>): void {
     if (evt.detail.session !== this.id) return
-    this.init.scores?.penalize(evt.detail.peer, evt.detail.reason === 'malformed' ? 'refused-state' : 'non-member')
+    // a non-member may be a member whose grant has not reached us: the lightest offence; every
+    // other refusal (malformed, oversized, over budget, dependencies it could not supply) is its author's
+    this.init.scores?.penalize(evt.detail.peer, evt.detail.reason === 'non-member' ? 'non-member' : 'refused-state')
   }
 
   private onHead (evt: CustomEvent<VerifiedHead>): void {

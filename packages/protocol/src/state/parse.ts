@@ -1,3 +1,4 @@
+import { MAX_HEAD_VERSION } from '../wire/limits.js'
 import type { Member, MemberRole, MetricEntry, ModelHead, SessionConfig, SessionEncoding, SessionPace, StoredGrant } from './schema.js'
 
 // Values in the document come from other peers: read them defensively. A malformed entry is
@@ -14,12 +15,6 @@ const MAX_METRICS = 8
 
 type Obj = Record<string, unknown>
 
-/**
- * Highest head version believed from the document (2^52: a round a millisecond for 140 000
- * years). A restarted peer continues after its recorded version, so a forged one near
- * `Number.MAX_SAFE_INTEGER` would leave it versions the wire cannot carry.
- */
-const MAX_HEAD_VERSION = 2 ** 52
 
 function isObj (v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v)

@@ -13,7 +13,7 @@ export {
 export { WireFormatError, MessageTooLargeError, InvalidSessionIdError } from './errors.js'
 export {
   PROTOCOL_SHARD, PROTOCOL_STATE, MANIFEST_FORMAT, MAX_SHARD_SIZE, MAX_TENSORS, MAX_RANK, MAX_SHARDS, MAX_NAME_LENGTH,
-  MAX_SIZES, isValidSessionId, assertSessionId, stateTopic, headsTopic
+  MAX_SIZES, MAX_GOSSIP_UPDATE, MAX_HEAD_VERSION, isValidSessionId, assertSessionId, stateTopic, headsTopic
 } from './limits.js'
 export type { MessageKind } from './limits.js'
 export {
