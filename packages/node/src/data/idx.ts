@@ -6,19 +6,12 @@
 import { readFile } from 'node:fs/promises'
 import { gunzip } from 'node:zlib'
 import { promisify } from 'node:util'
-import { datasetFromIdx, MurmurError } from '@murmur/protocol'
+import { datasetFromIdx } from '@murmur/protocol'
+import { DatasetNotFoundError } from './errors.js'
 import type { Dataset } from '@murmur/protocol'
 
 export { parseIdx, datasetFromIdx, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, InvalidIdxFileError } from '@murmur/protocol'
 export type { IdxArray } from '@murmur/protocol'
-
-/** A data set's files are not where they should be, with what to install to get them. */
-export class DatasetNotFoundError extends MurmurError {
-  constructor (message: string, options?: ErrorOptions) {
-    super(message, 'ERR_DATASET_NOT_FOUND', options)
-    this.name = 'DatasetNotFoundError'
-  }
-}
 
 const gunzipAsync = promisify(gunzip)
 
@@ -47,7 +40,7 @@ export interface IdxPairOptions {
 
 /**
  * Read an image file and its label file into a Dataset, pixels scaled to 0..1 and each image
- * flattened to rows × cols features.
+ * flattened to rows × cols features; `ys` holds one class index per image (targetShape []).
  */
 export async function loadIdxPair (options: IdxPairOptions): Promise<Dataset> {
   const { imagesPath, labelsPath, numClasses, limit, missingHint } = options

@@ -5,7 +5,8 @@
  */
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import { DatasetNotFoundError, loadIdxPair } from './idx.js'
+import { DatasetNotFoundError } from './errors.js'
+import { loadIdxPair } from './idx.js'
 import type { Dataset } from '@murmur/protocol'
 
 /** Where Debian's `dataset-fashion-mnist` puts its gzipped IDX files. */
