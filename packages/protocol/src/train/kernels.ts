@@ -1,8 +1,9 @@
 /**
  * Gradient kernels some tfjs backends lack. tfjs-backend-wasm 4.22 has no
  * Conv2DBackpropFilter, so a CNN cannot train on WASM, the backend GPU-less browsers and
- * every Node peer measure fastest. The filter gradient below is the cpu backend's
- * algorithm over the backend's own buffers, registered only where the kernel is missing.
+ * every Node peer measure fastest; nor UnsortedSegmentSum, the gradient of Gather, so an
+ * Embedding layer cannot train there either. The kernels below are the cpu backend's
+ * algorithms over the backend's own buffers, registered only where a kernel is missing.
  */
 import * as tf from '@tensorflow/tfjs'
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs'
@@ -10,7 +11,7 @@ import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs'
 /** What the kernel needs of a backend: both are part of tfjs's KernelBackend contract. */
 interface BufferBackend {
   readSync: (dataId: TensorInfo['dataId']) => unknown
-  write: (values: Float32Array, shape: number[], dtype: 'float32') => TensorInfo['dataId']
+  write: (values: Float32Array | Int32Array, shape: number[], dtype: 'float32' | 'int32') => TensorInfo['dataId']
 }
 
 type Pad = Parameters<typeof tf.backend_util.computeConv2DInfo>[4]
@@ -69,14 +70,38 @@ function conv2DBackpropFilter ({ inputs, backend, attrs }: Parameters<KernelConf
   return { dataId: b.write(dW, shape, 'float32'), shape, dtype: 'float32' }
 }
 
-/** Backends known to lack gradient kernels that Murmur's presets need. */
-const PATCHED_BACKENDS = ['wasm']
+/** Sum the rows of x into `numSegments` rows, row i into row segmentIds[i]; ids outside the range are dropped, as in tfjs. */
+function unsortedSegmentSum ({ inputs, backend, attrs }: Parameters<KernelConfig['kernelFunc']>[0]): TensorInfo {
+  const b = backend as BufferBackend
+  const x = inputs.x as TensorInfo
+  const ids = inputs.segmentIds as TensorInfo
+  const numSegments = (attrs as { numSegments: number }).numSegments
+  const values = b.readSync(x.dataId) as Float32Array | Int32Array
+  const segments = b.readSync(ids.dataId) as ArrayLike<number>
+  const rows = segments.length
+  const width = rows === 0 ? 0 : values.length / rows
+  const out = x.dtype === 'int32' ? new Int32Array(numSegments * width) : new Float32Array(numSegments * width)
+  for (let i = 0; i < rows; i++) {
+    const s = segments[i] as number
+    if (s < 0 || s >= numSegments) continue
+    for (let j = 0; j < width; j++) out[s * width + j] = (out[s * width + j] as number) + (values[i * width + j] as number)
+  }
+  const shape = [numSegments, ...x.shape.slice(ids.shape.length)]
+  const dtype = x.dtype === 'int32' ? 'int32' : 'float32'
+  return { dataId: b.write(out, shape, dtype), shape, dtype }
+}
+
+/** Kernels known to be missing on some backends, and those backends. */
+const PATCHES: Array<{ kernelName: string, kernelFunc: KernelConfig['kernelFunc'], backends: string[] }> = [
+  { kernelName: 'Conv2DBackpropFilter', kernelFunc: conv2DBackpropFilter as KernelConfig['kernelFunc'], backends: ['wasm'] },
+  { kernelName: 'UnsortedSegmentSum', kernelFunc: unsortedSegmentSum as KernelConfig['kernelFunc'], backends: ['wasm'] }
+]
 
 /** Register the missing gradient kernels; idempotent, and a no-op where a backend has its own. */
 export function registerTrainingKernels (): void {
-  for (const backendName of PATCHED_BACKENDS) {
-    if (tf.getKernel('Conv2DBackpropFilter', backendName) == null) {
-      tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName, kernelFunc: conv2DBackpropFilter as KernelConfig['kernelFunc'] })
+  for (const { kernelName, kernelFunc, backends } of PATCHES) {
+    for (const backendName of backends) {
+      if (tf.getKernel(kernelName, backendName) == null) tf.registerKernel({ kernelName, backendName, kernelFunc })
     }
   }
 }
