@@ -8,7 +8,33 @@ beforeAll(async () => {
   registerTrainingKernels()
 })
 
-describe('a character model on WASM, from loadTextWindows', () => {
+/** Gradients of a depthwise and a plain convolution and of a gather, on the current backend, as plain arrays. */
+function gradients (): number[][] {
+  return tf.tidy(() => {
+    const x = tf.tensor4d(Array.from({ length: 2 * 5 * 5 * 3 }, (_, i) => Math.sin(i)), [2, 5, 5, 3])
+    const depthwise = tf.tensor4d(Array.from({ length: 3 * 3 * 3 * 2 }, (_, i) => Math.cos(i)), [3, 3, 3, 2])
+    const plain = tf.tensor4d(Array.from({ length: 2 * 2 * 3 * 4 }, (_, i) => Math.cos(2 * i)), [2, 2, 3, 4])
+    const table = tf.tensor2d(Array.from({ length: 6 * 4 }, (_, i) => i / 10), [6, 4])
+    const ids = tf.tensor1d([5, 0, 5, 2, 1], 'int32')
+    const [dx, dw] = tf.grads((a: tf.Tensor, w: tf.Tensor) => tf.sum(tf.square(tf.depthwiseConv2d(a as tf.Tensor4D, w as tf.Tensor4D, [2, 1], 'same'))))([x, depthwise])
+    const [, dPlain] = tf.grads((a: tf.Tensor, w: tf.Tensor) => tf.sum(tf.conv2d(a as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid')))([x, plain])
+    const dTable = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, ids), 3)))(table)
+    return [dx, dw, dPlain, dTable].map(t => Array.from((t as tf.Tensor).dataSync()))
+  })
+}
+
+describe('training on WASM', () => {
+  it('has the gradients WASM lacks (depthwise and plain convolution filters, Gather), equal to the cpu backend\'s', async () => {
+    await tf.setBackend('cpu')
+    const expected = gradients()
+    await tf.setBackend('wasm')
+    const got = gradients()
+    got.forEach((values, g) => {
+      expect(values.length).toBe((expected[g] as number[]).length)
+      values.forEach((v, i) => expect(v).toBeCloseTo((expected[g] as number[])[i] as number, 4))
+    })
+  })
+
   it('has the Gather gradient (UnsortedSegmentSum) WASM lacks, summing rows like the cpu backend', () => {
     expect(tf.getBackend()).toBe('wasm')
     const x = tf.tensor2d([[1, 2], [3, 4], [5, 6], [7, 8]])
@@ -23,7 +49,7 @@ describe('a character model on WASM, from loadTextWindows', () => {
     }
   })
 
-  it('Embedding + LSTM + LayerNormalization trains to predict the next character', async () => {
+  it('Embedding + LSTM + LayerNormalization from loadTextWindows trains to predict the next character', async () => {
     const { dataset, vocab } = await loadTextWindows({ text: 'the cat sat on the mat. '.repeat(20) }, { window: 8, stride: 2 })
     const trainer = await Trainer.create({
       architecture: {
