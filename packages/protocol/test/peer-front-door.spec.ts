@@ -72,7 +72,7 @@ describe('joining never forks a session', () => {
 
   it('a rule this peer has not registered fails the join with UnknownMergeRuleError', async () => {
     const [a] = await mesh(1)
-    await expect(SessionPeer.start({ ...quiet, node: a!, session: 's4', model: tinyModel, create: { averaging: 'not-registered-anywhere' }, train: tinyData(64, 0), autoRun: false, createAfter: 0 } as never))
+    await expect(SessionPeer.start({ ...quiet, node: a!, session: 's4', model: tinyModel, create: { averaging: 'not-registered-anywhere' }, train: tinyData(64, 0), autoRun: false, createAfter: 0 }))
       .rejects.toSatisfy((err: Error) => err instanceof UnknownMergeRuleError && /registerMergeRule\("not-registered-anywhere"/.test(err.message))
   }, 30_000)
 })

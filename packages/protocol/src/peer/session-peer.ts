@@ -72,6 +72,8 @@ export interface SessionPeerInit {
   training?: Partial<TrainingHyperparameters>
   /** Create the session when no config arrives from its members (`true`, or the session settings). */
   create?: boolean | SessionSettings
+  /** How long a creator waits for an existing config from the members before writing its own (ms). @default 2000 */
+  createAfter?: number
   /** This peer's training data (never leaves it). Omit for a peer that only relays and merges. */
   train?: TrainingData
   /** Held-out data for the metrics this peer reports. */
@@ -170,9 +172,10 @@ export class SessionPeer extends TypedEventEmitter<SessionPeerEvents> {
     }
     session.addEventListener('round', evt => { this.queueSave(evt.detail) })
     if (init.autoRun !== false) {
-      this.done = session.run({ maxRounds: init.maxRounds, signal: this.stopping.signal }).catch((err: Error) => {
-        this.safeDispatchEvent('error', { detail: err })
-      })
+      // on the next turn, so the caller of start() has attached its listeners first
+      this.done = new Promise<void>(resolve => setTimeout(resolve, 0))
+        .then(async () => { if (!this.stopping.signal.aborted) await session.run({ maxRounds: init.maxRounds, signal: this.stopping.signal }) })
+        .catch((err: Error) => { this.safeDispatchEvent('error', { detail: err }) })
     }
   }
 
@@ -217,6 +220,7 @@ export class SessionPeer extends TypedEventEmitter<SessionPeerEvents> {
         config: config ?? (resolved != null ? { ...DEFAULTS, model: resolved.config } : undefined),
         // a joiner that brings a model only checks it against the session's, it never creates
         create: config != null,
+        createAfter: init.createAfter,
         trainer: async (model, sessionConfig) => {
           const weights = checkpoint != null ? undefined : await startingWeights(node, sessionConfig, resolved, relays, init.joinTimeout ?? 60_000)
           built = await Trainer.create(model, { seed: init.trainerSeed ?? 1000 + seed, yieldEveryMs: init.yieldEveryMs, ...(weights != null ? { weights } : {}) })
