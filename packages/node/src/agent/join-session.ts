@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MemoryShardStore, SessionPeer, createSessionDoc, relayPeerIds } from '@murmur/protocol'
 import type { CheckpointStore, SessionPeerInit, ShardStore } from '@murmur/protocol'
-import { initNodeBackend } from '../data/index.js'
+import { initNodeBackend, registerFileSystemRouter } from '../data/index.js'
 import { checkFolderStore, lockDataDir, openFolderStore } from '../storage/folder-store.js'
 import type { StoreCheck } from '../storage/folder-store.js'
 import { persistDoc } from '../storage/doc-log.js'
@@ -55,6 +55,8 @@ export interface NodeSessionPeer extends SessionPeer {
  */
 export async function joinSession (options: NodeJoinOptions): Promise<NodeSessionPeer> {
   const emit = options.onEvent ?? (() => {})
+  // file:// models in and out (tf.loadLayersModel, peer.save): pure tfjs has no handler for them in Node
+  registerFileSystemRouter()
   const backend = await initNodeBackend(options.backend)
   emit({ type: 'backend', backend: backend.backend, ...(backend.fallbackReason != null ? { fallbackReason: backend.fallbackReason } : {}) })
   if (backend.fallbackReason != null) emit({ type: 'warning', message: backend.fallbackReason })
