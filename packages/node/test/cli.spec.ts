@@ -164,7 +164,7 @@ describe('murmur usage', () => {
   it('names an unknown command or flag, with exit code 2', async () => {
     const command = await runCli(['frobnicate'])
     expect(command.code).toBe(2)
-    expect(command.stderr).toEqual(["murmur: unknown command \"frobnicate\"; commands: relay, agent, status, demo (run 'murmur --help')"])
+    expect(command.stderr).toEqual(["murmur: unknown command \"frobnicate\"; commands: relay, agent, status, demo, export (run 'murmur --help')"])
     const flag = await runCli(['relay', '--bogus'])
     expect(flag.code).toBe(2)
     expect(flag.stderr).toEqual(["murmur: Unknown option '--bogus' (run 'murmur relay --help')"])

@@ -99,7 +99,8 @@ export async function runTrainingAgent (options: TrainingAgentOptions): Promise<
     name = data.dataset
   } else {
     train = partition.count > 1 ? partitionOf(data.train, partition) : data.train
-    test = data.test
+    // an empty held-out set measures nothing: the agent then reports training loss only
+    test = data.test != null && data.test.count > 0 ? data.test : undefined
     name = data.name
   }
   const { localSteps, batchSize, ...settings } = create ?? {}

@@ -102,9 +102,9 @@ export async function agent (args: string[]): Promise<number> {
     const learningRate = values.lr != null ? positiveNumber(values.lr, '--lr', 'agent') : undefined
     const metrics = values.metrics?.split(',').map((m: string) => m.trim()).filter((m: string) => m !== '')
     const training = await import('../agent/training-agent.js')
-    const userData = values.data != null ? await loadUserData(values, testSamples) : undefined
     let trainer
     try {
+      const userData = values.data != null ? await loadUserData(values, testSamples) : undefined
       const { registerFileSystemRouter } = await import('../data/index.js')
       registerFileSystemRouter()
       trainer = await training.runTrainingAgent({
@@ -199,7 +199,7 @@ function modelUrl (path: string): string {
 }
 
 /** The user's own data file, split into train and held-out parts. */
-async function loadUserData (values: Record<string, string | boolean | string[] | undefined>, testSamples: number | undefined): Promise<{ train: Dataset, test: Dataset, name: string }> {
+async function loadUserData (values: Record<string, string | boolean | string[] | undefined>, testSamples: number | undefined): Promise<{ train: Dataset, test?: Dataset, name: string }> {
   const file = values.data as string
   const format = (values.format as string | undefined) ?? formatOf(file)
   const data = await import('../data/index.js')
@@ -223,6 +223,7 @@ async function loadUserData (values: Record<string, string | boolean | string[] 
   // files are often sorted by class: hold out a seeded random share, the same on every run
   const { mulberry32, shuffleInPlace, subset } = await import('@murmur/protocol')
   const idx = shuffleInPlace(Array.from({ length: all.count }, (_, i) => i), mulberry32(7))
+  if (all.count - held < 1) throw usage(`${file} holds ${all.count} samples: too few to train on after holding out ${held}`, 'agent')
   return { train: subset(all, idx.slice(0, all.count - held)), test: subset(all, idx.slice(all.count - held)), name: basename(file) }
 }
 

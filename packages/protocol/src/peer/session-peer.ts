@@ -20,8 +20,9 @@ import { Session, PeerScores, SessionJoinAbortedError } from '../session/index.j
 import type { AveragingRule, SessionConfig, SessionEncoding, SessionPace } from '../state/index.js'
 import { applyRemoteUpdate, createSessionDoc, encodeState } from '../state/index.js'
 import { isValidSessionId } from '../wire/index.js'
-import { Trainer } from '../train/index.js'
-import type { ModelConfig, TrainingData, TrainingHyperparameters } from '../train/index.js'
+import { InvalidDatasetError, Trainer } from '../train/index.js'
+import type { Dataset, ModelConfig, TrainingData, TrainingHyperparameters } from '../train/index.js'
+import { MurmurError } from '../errors.js'
 import type { MurmurNode } from '../mesh/index.js'
 import type { RoundMetrics, SessionAccessInit, SessionEvents, SessionTrainer } from '../session/index.js'
 import type { Checkpoint, CheckpointStore } from './checkpoint.js'
@@ -224,6 +225,7 @@ export class SessionPeer extends TypedEventEmitter<SessionPeerEvents> {
         trainer: async (model, sessionConfig) => {
           const weights = checkpoint != null ? undefined : await startingWeights(node, sessionConfig, resolved, relays, init.joinTimeout ?? 60_000)
           built = await Trainer.create(model, { seed: init.trainerSeed ?? 1000 + seed, yieldEveryMs: init.yieldEveryMs, ...(weights != null ? { weights } : {}) })
+          await checkDataFits(built, { train: init.train, test: init.test })
           return init.wrapTrainer != null ? init.wrapTrainer(built) : built
         },
         train: init.train,
@@ -375,6 +377,28 @@ export class SessionPeer extends TypedEventEmitter<SessionPeerEvents> {
       this.safeDispatchEvent('error', { detail: new Error(`saving the final checkpoint failed: ${(err as Error).message}`, { cause: err }) })
     }
   }
+}
+
+/**
+ * Data that cannot train this model fails the join, naming which data set and why, instead
+ * of failing every round: an empty set, or samples or targets whose shape does not fit the
+ * session's model (checked on one batch of each in-memory set).
+ */
+async function checkDataFits (trainer: Trainer, data: { train?: TrainingData, test?: TrainingData }): Promise<void> {
+  for (const [name, set] of Object.entries(data)) {
+    if (set == null || !isInMemory(set)) continue
+    try {
+      if (set.count === 0) throw new InvalidDatasetError('it holds no samples (leave it out instead)')
+      await trainer.evaluate(set, { maxBatches: 1 })
+    } catch (err) {
+      if (err instanceof MurmurError) throw new InvalidDatasetError(`${name} does not fit the session's model: ${err.message}`, { cause: err })
+      throw err
+    }
+  }
+}
+
+function isInMemory (data: TrainingData): data is Dataset {
+  return typeof (data as Partial<Dataset>).count === 'number' && (data as Partial<Dataset>).xs != null
 }
 
 /** No member delivered the session's config in time; the message says what discovery found. */

@@ -33,8 +33,8 @@ export class SnapshotMismatchError extends MurmurError {
 
 /** A data set whose arrays disagree with its declared count, shape or classes, or that a model cannot take. */
 export class InvalidDatasetError extends MurmurError {
-  constructor (message: string) {
-    super(message, 'ERR_INVALID_DATASET')
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_INVALID_DATASET', options)
     this.name = 'InvalidDatasetError'
   }
 }
