@@ -3,32 +3,23 @@
  * `PeerScores` (unless told not to), so a peer that keeps gossiping state the session
  * refuses is scored down, disconnected and its connections refused for the ban's length.
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import * as tf from '@tensorflow/tfjs'
+import { describe, expect, it } from 'vitest'
 import { SessionPeer, encodeStateSyncMessage, stateTopic, StateSyncMessage } from '../src/index.js'
-import { createMemoryNode, stopAll, waitFor } from './helpers/mesh.js'
+import { createMemoryNode, waitFor } from './helpers/mesh.js'
+import { peerFixture } from './helpers/session.js'
 import type { MeshNode } from './helpers/mesh.js'
 import { tinyData, tinyModel } from './helpers/tiny-model.js'
 
-let nodes: MeshNode[] = []
-let peers: SessionPeer[] = []
-
-beforeAll(async () => { await tf.setBackend('cpu') })
-afterEach(async () => {
-  await Promise.all(peers.map(async p => p.leave().catch(() => {})))
-  peers = []
-  await stopAll(nodes)
-  nodes = []
-})
+const fx = peerFixture()
 
 describe('bans in a real session peer', () => {
   it('a peer that keeps sending refused state updates is disconnected, and its new connections are closed', async () => {
     const attacker = await createMemoryNode()
-    nodes.push(attacker)
+    fx.nodes.push(attacker)
     let honestNode: MeshNode | undefined
     const honest = await SessionPeer.start({
       // the binding's factory gets the peer's scores to hand to gossipsub, as Node's and the browser's do
-      node: async ({ scores }) => { honestNode = await createMemoryNode({ appSpecificScore: scores.gossipScore }); nodes.push(honestNode); return honestNode },
+      node: async ({ scores }) => { honestNode = await createMemoryNode({ appSpecificScore: scores.gossipScore }); fx.nodes.push(honestNode); return honestNode },
       session: 'bans',
       model: tinyModel,
       create: true,
@@ -37,7 +28,7 @@ describe('bans in a real session peer', () => {
       train: tinyData(32, 0),
       autoRun: false
     })
-    peers.push(honest)
+    fx.peers.push(honest)
     expect(honest.scores).toBeDefined()
     const target = honestNode as MeshNode
     await attacker.dial(target.getMultiaddrs())

@@ -4,28 +4,21 @@
  * fast peer from running ahead alone, custom merge rules run, a shared (pretrained) initial
  * model reaches joiners, and the trained model comes out as a tfjs model.
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import * as tf from '@tensorflow/tfjs'
 import { SessionPeer, SessionConfigConflictError, InvalidModelConfigError, UnknownMergeRuleError, registerMergeRule } from '../src/index.js'
 import type { ModelSnapshot } from '../src/index.js'
 import { roots } from '../src/state/schema.js'
-import { createMemoryNode, stopAll, waitFor } from './helpers/mesh.js'
+import { createMemoryNode } from './helpers/mesh.js'
+import { peerFixture } from './helpers/session.js'
 import type { MeshNode } from './helpers/mesh.js'
 import { tinyData, tinyModel } from './helpers/tiny-model.js'
 
-let nodes: MeshNode[] = []
-let peers: SessionPeer[] = []
-
-beforeAll(async () => { await tf.setBackend('cpu') })
-afterEach(async () => {
-  await Promise.all(peers.map(async p => p.leave().catch(() => {})))
-  peers = []
-  await stopAll(nodes)
-  nodes = []
-})
+const fx = peerFixture()
 
 async function mesh (n: number): Promise<MeshNode[]> {
-  nodes = await Promise.all(Array.from({ length: n }, async () => createMemoryNode()))
+  const nodes = await Promise.all(Array.from({ length: n }, async () => createMemoryNode()))
+  fx.nodes.push(...nodes)
   for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) await nodes[i]!.dial(nodes[j]!.getMultiaddrs())
   return nodes
 }
@@ -40,7 +33,7 @@ describe('joining never forks a session', () => {
   it('a peer that brings a different model is refused with SessionConfigConflictError, and the session keeps its config', async () => {
     const [a, b] = await mesh(2)
     const creator = await SessionPeer.start({ ...quiet, node: a!, session: 's1', model: tinyModel, create: true, train: tinyData(64, 0), autoRun: false })
-    peers.push(creator)
+    fx.peers.push(creator)
     const other = { ...tinyModel, localSteps: 7 }
     await expect(SessionPeer.start({ ...quiet, node: b!, session: 's1', model: other, create: true, train: tinyData(64, 5), autoRun: false, joinTimeout: 10_000 }))
       .rejects.toSatisfy((err: Error) => err instanceof SessionConfigConflictError && /localSteps/.test(err.message))
@@ -51,9 +44,9 @@ describe('joining never forks a session', () => {
   it('a joiner that brings the same model waits for the members instead of writing its own config first', async () => {
     const [a, b] = await mesh(2)
     const creator = await SessionPeer.start({ ...quiet, node: a!, session: 's2', model: tinyModel, create: { fanOut: 1 }, train: tinyData(64, 0), autoRun: false })
-    peers.push(creator)
+    fx.peers.push(creator)
     const joiner = await SessionPeer.start({ ...quiet, node: b!, session: 's2', model: tinyModel, create: { fanOut: 3 }, train: tinyData(64, 5), autoRun: false })
-    peers.push(joiner)
+    fx.peers.push(joiner)
     // one config: the creator's settings, not the joiner's
     expect(roots(joiner.doc).config.get('fanOut')).toBe(1)
     expect(roots(creator.doc).config.get('fanOut')).toBe(1)
@@ -62,7 +55,7 @@ describe('joining never forks a session', () => {
   it('a session config this peer cannot build fails the join at once, naming the field, not after the join timeout', async () => {
     const [a, b] = await mesh(2)
     const creator = await SessionPeer.start({ ...quiet, node: a!, session: 's3', model: tinyModel, create: true, train: tinyData(64, 0), autoRun: false })
-    peers.push(creator)
+    fx.peers.push(creator)
     creator.doc.transact(() => { roots(creator.doc).config.set('model', { ...tinyModel, optimizer: { name: 'nesterov-warp', learningRate: 0.1 } }) })
     const started = Date.now()
     await expect(SessionPeer.start({ ...quiet, node: b!, session: 's3', train: tinyData(64, 5), autoRun: false, joinTimeout: 20_000 }))
@@ -89,7 +82,7 @@ describe('custom merge rules', () => {
     const [a, b] = await mesh(2)
     const p1 = await SessionPeer.start({ ...quiet, node: a!, session: 'r1', model: tinyModel, create: { averaging: 'test-keep-own' }, train: tinyData(64, 0), autoRun: false, pace: { minPeers: 0, waitForNeighbours: 2000 } })
     const p2 = await SessionPeer.start({ ...quiet, node: b!, session: 'r1', train: tinyData(64, 5), autoRun: false, pace: { minPeers: 0, waitForNeighbours: 2000 } })
-    peers.push(p1, p2)
+    fx.peers.push(p1, p2)
     await Promise.all([p1.step(), p2.step()])
     const [m1] = await Promise.all([p1.step(), p2.step()])
     expect(m1.mergedWith).toEqual([p2.peerId])
@@ -104,7 +97,7 @@ describe('pacing', () => {
     const fast = await SessionPeer.start({ ...quiet, node: a!, session: `pace-${pace.waitForNeighbours}`, model: tinyModel, create: true, train: tinyData(64, 0), maxRounds: 30, pace })
     // the slow peer is slow by its own pace: 400 ms a round
     const slow = await SessionPeer.start({ ...quiet, node: b!, session: `pace-${pace.waitForNeighbours}`, train: tinyData(64, 5), maxRounds: 30, pace: { ...pace, roundPeriod: 400 } })
-    peers.push(fast, slow)
+    fx.peers.push(fast, slow)
     let merged = 0
     fast.addEventListener('round', evt => { if (evt.detail.mergedWith.length > 0) merged++ })
     await fast.done
@@ -138,7 +131,7 @@ describe('a model in, a model out', () => {
     pretrained.setWeights(pretrained.getWeights().map((w, i) => tf.fill(w.shape, 0.01 * (i + 1))))
     const creator = await SessionPeer.start({ ...quiet, node: a!, session: 'm1', model: pretrained, training: { loss: 'categoricalCrossentropy', optimizer: { name: 'sgd', learningRate: 0.1 }, batchSize: 8, localSteps: 1 }, create: true, train: tinyData(64, 0), autoRun: false })
     const joiner = await SessionPeer.start({ ...quiet, node: b!, session: 'm1', train: tinyData(64, 5), autoRun: false })
-    peers.push(creator, joiner)
+    fx.peers.push(creator, joiner)
     expect(same(joiner.snapshot(), creator.snapshot())).toBe(true)
     expect(joiner.snapshot().tensors[0]!.data[0]).toBeCloseTo(0.01, 6)
 

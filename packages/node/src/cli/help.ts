@@ -138,7 +138,3 @@ export function help (command: string): number {
   process.stdout.write(`${HELP[command] ?? HELP.main}\n`)
   return 0
 }
-
-function log (line: string): void {
-  process.stderr.write(`${new Date().toISOString()} ${line}\n`)
-}

@@ -1,4 +1,4 @@
-import { SessionPeer, Trainer, PeerScores, mergeModels, partitionIid, partitionDirichlet, partitionLabelShards, subset, mnistMlp } from '@murmur/protocol'
+import { SessionPeer, Trainer, PeerScores, mergeModels, mulberry32, partitionIid, partitionDirichlet, partitionLabelShards, subset, mnistMlp } from '@murmur/protocol'
 import type { AveragingRule, Dataset, ModelConfig, ModelSnapshot, RoundMetrics, SessionEncoding } from '@murmur/protocol'
 import { byzantineTrainer } from './byzantine.js'
 import type { ByzantineSpec } from './byzantine.js'
@@ -107,17 +107,6 @@ function meanVariance (snapshots: ModelSnapshot[]): Record<string, number> {
   return Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, mean(v)]))
 }
 
-function mulberry (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /** Split `train` across peers as `spec` says. */
 export function partitionData (train: Dataset, peers: number, spec: PartitionSpec, seed: number): Dataset[] {
   const parts = spec.kind === 'iid'
@@ -167,7 +156,7 @@ async function gossip (options: SimulationOptions, rule: AveragingRule, model: M
     autoRun: false,
     discover: false,
     scores: scores[i] ?? false,
-    wrapTrainer: options.byzantine != null && byzantine.has(i) ? trainer => byzantineTrainer(trainer, options.byzantine as ByzantineSpec, mulberry(seed * 31 + i), () => honestModels()) : undefined,
+    wrapTrainer: options.byzantine != null && byzantine.has(i) ? trainer => byzantineTrainer(trainer, options.byzantine as ByzantineSpec, mulberry32(seed * 31 + i), () => honestModels()) : undefined,
     trainerSeed: seed * 1000 + (options.sameInit === true ? 0 : i),
     yieldEveryMs: 50,
     ...(data[i] != null ? { train: data[i] } : {}),
