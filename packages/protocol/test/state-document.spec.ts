@@ -13,7 +13,7 @@ const head = (peerId: string, version: number): ModelHead => ({ peerId, manifest
 /** Round `version` of `peerId`: its head of that version and its metrics, written at `t`. */
 const round = (peerId: string, version: number, t = version): RoundRecord => ({
   head: head(peerId, version),
-  metrics: { peerId, round: version, loss: 1 / version, accuracy: 0.5, bytesSent: version, bytesReceived: version, timestamp: t }
+  metrics: { peerId, round: version, loss: 1 / version, metrics: { accuracy: 0.5 }, accuracy: 0.5, bytesSent: version, bytesReceived: version, timestamp: t }
 })
 
 /** Yjs structs a replica holds (live and deleted items and GC runs): what its heap grows with. */
@@ -49,6 +49,18 @@ describe('session document', () => {
     // a round is the member's newest sign of life: the member entry itself is not rewritten
     expect(getMember(doc, 'a')?.lastSeen).toBe(50)
     expect(roots(doc).members.get('a')).toEqual(member('a'))
+  })
+
+  it('records whichever metrics the session measures, by name, and drops what is not a finite, well-named number', () => {
+    const doc = createSessionDoc()
+    const base = round('r', 1, 10)
+    recordRound(doc, { ...base, metrics: { ...base.metrics, accuracy: undefined, metrics: { mae: 0.25, rmse: 0.5, perplexity: Number.POSITIVE_INFINITY, 'not a name': 1 } } })
+    const [entry] = listMetrics(doc, 'r')
+    expect(entry?.metrics).toEqual({ mae: 0.25, rmse: 0.5 })
+    expect(entry?.accuracy).toBeUndefined()
+    // a record of the first layout (accuracy alone) still reads, as the accuracy metric
+    recordRound(doc, round('old', 1, 10))
+    expect(listMetrics(doc, 'old')[0]?.metrics?.accuracy).toBe(0.5)
   })
 
   it('moves heads only forward, so a replayed or reordered version cannot roll a peer back', () => {
