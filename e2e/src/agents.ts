@@ -60,9 +60,10 @@ export async function startAgents (options: StartAgentsOptions): Promise<TestAge
   const stopping = new AbortController()
   const runs: Array<Promise<void>> = []
   const stop = async (): Promise<void> => {
+    // the signal gives up joins still waiting for a config and leaves the joined sessions
     stopping.abort()
-    await Promise.allSettled(runs)
     await Promise.all(agents.map(async a => { await a.session?.leave().catch(() => {}) }))
+    await Promise.allSettled(runs)
     await Promise.all(agents.map(async a => { await a.node.stop() }))
   }
   try {
@@ -98,14 +99,14 @@ export async function startAgents (options: StartAgentsOptions): Promise<TestAge
           relays: [options.bootstrap],
           maxRounds: options.maxRounds ?? 1000,
           joinTimeout: 120_000,
-          pace: { minPeers: 0 }
+          pace: { minPeers: 0 },
+          signal: stopping.signal
         })
         a.session = session
         session.addEventListener('round', evt => { a.rounds.push(evt.detail) })
         session.addEventListener('error', evt => { a.errors.push(evt.detail) })
-        if (stopping.signal.aborted) await session.leave()
         await session.done
-      })().catch((err: Error) => { a.errors.push(err) }))
+      })().catch((err: Error) => { if (!stopping.signal.aborted) a.errors.push(err) }))
     })
   } catch (err) {
     await stop()

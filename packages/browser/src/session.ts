@@ -115,6 +115,7 @@ export async function joinSession (options: JoinSessionOptions): Promise<MurmurS
   try {
     const peer = await SessionPeer.start({
       ...session,
+      ...(signal != null ? { signal } : {}),
       node: browser.node,
       scores,
       relays: bootstrap,

@@ -131,6 +131,8 @@ export interface SessionPeerInit {
   scores?: PeerScores | false
   /** Wrap the trainer (simulations of misbehaving peers). */
   wrapTrainer?(trainer: Trainer): SessionTrainer
+  /** Aborting it gives up the join (rejects `start`) or, once joined, leaves the session. */
+  signal?: AbortSignal
   /** Called last in `leave()`, after the node stopped (the binding's own cleanup). */
   onLeave?(): Promise<void>
 }
@@ -252,9 +254,10 @@ export class SessionPeer extends TypedEventEmitter<SessionPeerEvents> {
       session.addEventListener('resume-failed', evt => { early.push({ type: 'resume-failed', detail: evt.detail }) })
       const joinTimeout = init.joinTimeout ?? 60_000
       try {
-        await session.join({ signal: AbortSignal.timeout(joinTimeout) })
+        await session.join({ signal: init.signal != null ? AbortSignal.any([AbortSignal.timeout(joinTimeout), init.signal]) : AbortSignal.timeout(joinTimeout) })
       } catch (err) {
         if (!(err instanceof SessionJoinAbortedError)) throw err
+        if (init.signal?.aborted === true) throw new SessionJoinAbortedError(`joining session "${init.session}" was aborted`, { cause: err })
         throw new SessionUnreachableError(`no config for session "${init.session}" arrived within ${joinTimeout} ms: ${describeJoin(node, discovery, relays)}`, { cause: err })
       }
       const peer = new SessionPeer({ ...init, node: ownsNode ? init.node : node, doc }, node, session, scores, discovery)
@@ -264,6 +267,7 @@ export class SessionPeer extends TypedEventEmitter<SessionPeerEvents> {
       if (resumed != null) peer.resumed = resumed
       setTimeout(() => { for (const e of early) peer.safeDispatchEvent(e.type, { detail: e.detail as never }) }, 0)
       for (const reason of problems) setTimeout(() => { peer.safeDispatchEvent('resume-failed', { detail: { reason } }) }, 0)
+      init.signal?.addEventListener('abort', () => { void peer.leave() }, { once: true })
       if (missing) setTimeout(() => { peer.safeDispatchEvent('reservation-missing', { detail: { reason: 'no relay granted a reservation: peers behind NAT cannot reach this one until one does' } }) }, 0)
       return peer
     } catch (err) {
