@@ -7,7 +7,7 @@
  *   startRelay()                      an in-process `murmur relay` (runRelay) on 127.0.0.1 with TCP
  *                                     and WebSockets; `.ws` is the address pages bootstrap from,
  *                                     `.tcp` the one Node agents use.
- *   startAgents(options)              Node peers (createNodePeer + Session) training MNIST slices in
+ *   startAgents(options)              Node peers (createNodePeer + SessionPeer) training MNIST slices in
  *                                     this process, advertising the session so pages find them.
  *   serveVite(root, options?)         a Vite dev server for a test page (or an app) on 127.0.0.1,
  *                                     with MNIST slices at `/mnist/<train|test>-<images|labels>?offset=&count=`
