@@ -92,6 +92,14 @@ describe('murmur status', () => {
     expect(result.stderr).toEqual([expect.stringMatching(/^murmur: invalid peer address "\/ip4\/300\.1\.2\.3\/tcp\/1": expected e\.g\. /)])
   })
 
+  it('says at once that a /p2p/ part is no peer id, instead of timing out the bootstrap dial', async () => {
+    const started = Date.now()
+    const result = await runCli(['agent', '--bootstrap', '/ip4/127.0.0.1/tcp/4001/p2p/notapeerid', '--session', 'x'])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toEqual([expect.stringMatching(/^murmur: invalid bootstrap address .*"notapeerid" after \/p2p\/ is not a peer id/)])
+    expect(Date.now() - started).toBeLessThan(8000)
+  })
+
   it('says an unreachable peer is unreachable', async () => {
     const result = await runCli(['status', '/ip4/127.0.0.1/tcp/1', '--timeout', '3'])
     expect(result.code).toBe(2)

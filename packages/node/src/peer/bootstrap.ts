@@ -1,5 +1,6 @@
 import { KEEP_ALIVE } from '@libp2p/interface'
 import type { Libp2p, PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { BootstrapUnreachableError, InvalidMultiaddrError } from '../errors.js'
@@ -35,11 +36,22 @@ export interface BootstrapDialOptions {
 
 /** Parse a multiaddr given by a user, naming the option it came from when it is malformed. */
 export function parseMultiaddr (text: string, what = 'multiaddr'): Multiaddr {
+  let ma: Multiaddr
   try {
-    return multiaddr(text)
+    ma = multiaddr(text)
   } catch (err) {
     throw new InvalidMultiaddrError(`invalid ${what} "${text}": expected e.g. /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW...`, { cause: err })
   }
+  // a /p2p/ part that is base58 but no peer id would otherwise surface only as a dial timeout
+  for (const c of ma.getComponents()) {
+    if (c.name !== 'p2p' || c.value == null) continue
+    try {
+      peerIdFromString(c.value)
+    } catch (err) {
+      throw new InvalidMultiaddrError(`invalid ${what} "${text}": "${c.value}" after /p2p/ is not a peer id (they look like 12D3KooW... or Qm...)`, { cause: err })
+    }
+  }
+  return ma
 }
 
 /**
