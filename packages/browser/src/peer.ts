@@ -8,6 +8,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { CONNECTION_LIMITS, murmurServices } from '@murmur/protocol'
@@ -71,6 +72,12 @@ function parseBootstrap (addrs: string[]): Multiaddr[] {
     }
     const text = ma.toString()
     if (!text.includes('/p2p/')) throw new InvalidOptionsError(`bootstrap address "${a}" lacks /p2p/<relay peer id>`)
+    const id = ma.getComponents().findLast(c => c.name === 'p2p')?.value ?? ''
+    try {
+      peerIdFromString(id)
+    } catch (err) {
+      throw new InvalidOptionsError(`bootstrap address "${a}": "${id}" after /p2p/ is not a peer id (they look like 12D3KooW...)`, { cause: err })
+    }
     if (!/\/(ws|wss|tls\/ws|webrtc-direct)(\/|$)/.test(text)) throw new InvalidOptionsError(`bootstrap address "${a}" is not one a browser can dial: use the relay's /ws, /wss or /webrtc-direct address`)
     return ma
   })
