@@ -1,0 +1,12 @@
+/** The text example: a spam filter trained by three mailboxes together, over bags of hashed words. */
+export { messageText, words, tokenId, bagOfWords, DEFAULT_BUCKETS } from './tokenize.js'
+export type { TokenizerOptions } from './tokenize.js'
+export { loadMailData, toDataset, isSpam, random, MAILBOXES } from './data.js'
+export type { MailData } from './data.js'
+export { buildSpamFilter, TRAINING } from './model.js'
+export { scoreFilter, spamProbability } from './evaluate.js'
+export type { FilterScores } from './evaluate.js'
+export { trainPeers } from './session.js'
+export type { PeersInit, PeersResult } from './session.js'
+export { compareText, meanOf, MAILBOX_NAMES } from './compare.js'
+export type { TextComparison, CompareOptions } from './compare.js'
