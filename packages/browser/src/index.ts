@@ -19,7 +19,9 @@ export { InvalidOptionsError, BootstrapUnreachableError, StorageUnavailableError
 // the front door's own parts, so a page needs only this package
 export {
   SessionPeer, SessionUnreachableError, SessionConfigConflictError, InvalidSessionOptionsError, InvalidModelConfigError, UnknownLayerError,
-  UnknownMergeRuleError, registerMergeRule, registerLoss, registerMetric, waitForReservation, mnistMlp
+  UnknownMergeRuleError, RoundsFailingError, registerMergeRule, registerLoss, registerMetric,
+  // to evaluate or train a model outside a session, and to split data reproducibly
+  Trainer, subset, partitionIid, partitionDirichlet, mulberry32, shuffleInPlace, waitForReservation, mnistMlp
 } from '@murmur/protocol'
 export type {
   Dataset, Batch, TrainingData, ModelConfig, TrainingHyperparameters, SessionSettings, SessionPace, SessionConfig, AveragingRule, RoundMetrics,

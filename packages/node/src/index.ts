@@ -34,7 +34,9 @@ export * from './data/index.js'
 // the front door's own parts, so an agent program needs only this package
 export {
   SessionPeer, SessionUnreachableError, SessionConfigConflictError, InvalidSessionOptionsError, InvalidModelConfigError, UnknownLayerError,
-  UnknownMergeRuleError, registerMergeRule, registerLoss, registerMetric, mnistMlp
+  UnknownMergeRuleError, RoundsFailingError, registerMergeRule, registerLoss, registerMetric,
+  // to evaluate or train a model outside a session, and to split data reproducibly
+  Trainer, subset, partitionIid, partitionDirichlet, mulberry32, shuffleInPlace, mnistMlp
 } from '@murmur/protocol'
 export type {
   Dataset, Batch, TrainingData, ModelConfig, TrainingHyperparameters, SessionSettings, SessionPace, SessionConfig, AveragingRule, RoundMetrics,

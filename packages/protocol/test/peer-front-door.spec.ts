@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import * as tf from '@tensorflow/tfjs'
-import { SessionPeer, SessionConfigConflictError, InvalidModelConfigError, UnknownMergeRuleError, registerMergeRule } from '../src/index.js'
+import { SessionPeer, SessionConfigConflictError, InvalidModelConfigError, RoundsFailingError, UnknownMergeRuleError, registerMergeRule } from '../src/index.js'
 import type { ModelSnapshot } from '../src/index.js'
 import { roots } from '../src/state/schema.js'
 import { createMemoryNode } from './helpers/mesh.js'
@@ -115,6 +115,31 @@ describe('pacing', () => {
     // without pacing the fast peer is done while the slow one has barely started
     expect(unpaced.slowRounds).toBeLessThan(paced.slowRounds)
   }, 60_000)
+})
+
+describe('a round that keeps failing', () => {
+  it('stops the loop after a few failed rounds with RoundsFailingError, so done resolves', async () => {
+    const [a] = await mesh(1)
+    const peer = await SessionPeer.start({
+      ...quiet,
+      node: a!,
+      session: 'failing',
+      model: tinyModel,
+      create: true,
+      createAfter: 0,
+      train: tinyData(32, 0),
+      pace: { minPeers: 0 },
+      // a trainer that cannot train here, as a backend without a kernel the model needs
+      wrapTrainer: trainer => ({ ...trainer, getSnapshot: () => trainer.getSnapshot(), setSnapshot: s => { trainer.setSnapshot(s) }, evaluate: async d => await trainer.evaluate(d), trainSteps: async () => { throw new Error('no kernel for this op') } })
+    })
+    fx.peers.push(peer)
+    const errors: Error[] = []
+    peer.addEventListener('error', evt => { errors.push(evt.detail) })
+    await peer.done
+    expect(errors.at(-1)).toBeInstanceOf(RoundsFailingError)
+    expect(errors.at(-1)?.message).toMatch(/no kernel for this op/)
+    expect(peer.rounds).toBe(0)
+  }, 30_000)
 })
 
 describe('a model in, a model out', () => {

@@ -1,4 +1,4 @@
-export { Session, SessionConfigConflictError, SessionJoinAbortedError, canonicalJson } from './session.js'
+export { Session, SessionConfigConflictError, SessionJoinAbortedError, RoundsFailingError, canonicalJson } from './session.js'
 export type { SessionInit, TrainerFactory } from './session.js'
 export type { SessionTrainer, SessionEvents, RoundMetrics } from './types.js'
 export { PeerScores, enforceBans } from './scoring.js'

@@ -148,7 +148,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   private stopEnforcing?: () => void
   private topk?: TopKWire
   /** In-flight fetches of this round, by neighbour. */
-  private readonly fetching = new Map<string, AbortController>()
+  private readonly fetching = new Map<string, AbortController & { version?: number }>()
   /** What this round's fetches stored: deleted once merged, so the store holds our own versions only. */
   private readonly fetched: FetchedBlocks
   /** The model at `stop()`, whose trainer is then disposed: `snapshot()` and a later `run()` go on from it. */
@@ -266,13 +266,22 @@ export class Session extends TypedEventEmitter<SessionEvents> {
         const peers = await this.waitFor(() => this.presentPeers() >= pace.minPeers || stopped(), pace.startTimeout)
         this.safeDispatchEvent('ready', { detail: { ready: this.presentPeers(), wanted: pace.minPeers, waited: !peers } })
       }
+      let failures = 0
       while (!stopped() && (options.maxRounds == null || this.round < options.maxRounds)) {
         const started = Date.now()
         try {
           await this.step()
+          failures = 0
         } catch (err) {
           this.safeDispatchEvent('error', { detail: err as Error })
           if (err instanceof SessionConfigConflictError) { this.running = false; break }
+          // a round that fails again and again (a kernel the backend lacks, a model that
+          // cannot train here) would otherwise retry for ever with `done` never resolving
+          if (++failures >= MAX_FAILED_ROUNDS) {
+            this.running = false
+            this.safeDispatchEvent('error', { detail: new RoundsFailingError(`${failures} rounds in a row failed; the last: ${(err as Error).message}. Stopped training (the peer stays in the session until leave()).`, { cause: err }) })
+            break
+          }
           await sleep(500, signal).catch(() => {})
         }
         const rest = this.paceOf().roundPeriod - (Date.now() - started)
@@ -424,8 +433,10 @@ export class Session extends TypedEventEmitter<SessionEvents> {
 
   /** Wait until `k` neighbours (or as many as there are) announced a model newer than the one last merged from them, or `ms` passed. */
   private async waitForFreshHeads (k: number, ms: number): Promise<void> {
+    // a member that left on purpose (its maxRounds done) publishes no newer model: do not wait for it
+    const left = new Set(listMembers(this.doc).filter(m => m.leftAt != null).map(m => m.peerId))
     const ready = (): boolean => {
-      const candidates = this.candidates().filter(c => this.init.scores?.isBanned(c.peer) !== true)
+      const candidates = this.candidates().filter(c => this.init.scores?.isBanned(c.peer) !== true && !left.has(c.peer))
       if (candidates.length === 0) return true
       const fresh = candidates.filter(c => (this.mergedVersion.get(c.peer) ?? -1) < c.version).length
       return fresh >= Math.min(k, candidates.length) || !this.running
@@ -567,7 +578,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     const settled = await Promise.allSettled(chosen.map(async c => {
       // a neighbour whose presence lapses mid-fetch is given up on (onGone), not waited for
       const gone = new AbortController()
-      this.fetching.set(c.peer, gone)
+      this.fetching.set(c.peer, Object.assign(gone, { version: c.version }))
       const signal = AbortSignal.any([timeout, gone.signal])
       const options = { providers: [peerIdFromString(c.peer)], signal, stallTimeout: this.init.fetchTimeout ?? 30_000, announce: this.init.announce === true }
       // top-k: the receiver counts each block it fetches (onBytes), those of failed chains too
@@ -597,6 +608,11 @@ export class Session extends TypedEventEmitter<SessionEvents> {
 
   private onHead (evt: CustomEvent<VerifiedHead>): void {
     const peer = evt.detail.peer
+    // its author has published two newer versions since: the one we fetch is deleted there
+    // (authors keep their last two), and its shards would only answer NOT_FOUND until the
+    // round's fetch timeout. Give it up; the next round takes the newest.
+    const fetching = this.fetching.get(peer)
+    if (evt.detail.session === this.id && fetching?.version != null && evt.detail.version >= fetching.version + 2) fetching.abort()
     if (!this.known.has(peer)) {
       this.known.add(peer)
       this.safeDispatchEvent('peer:join', { detail: { peerId: peer } })
@@ -628,6 +644,17 @@ const CONTENT_ERRORS = new Set(['InvalidShardError', 'InvalidManifestError', 'Wi
 
 function isContentError (err: unknown): boolean {
   return err instanceof MurmurError && CONTENT_ERRORS.has(err.name)
+}
+
+/** Rounds in a row that may fail before the loop gives up (`RoundsFailingError`). */
+const MAX_FAILED_ROUNDS = 5
+
+/** The round loop stopped: rounds kept failing (the cause is the last round's error). */
+export class RoundsFailingError extends MurmurError {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_ROUNDS_FAILING', options)
+    this.name = 'RoundsFailingError'
+  }
 }
 
 const DEFAULT_PACE: Required<SessionPace> = { minPeers: 1, startTimeout: 10_000, waitForNeighbours: 2000, roundPeriod: 0 }
