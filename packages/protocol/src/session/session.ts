@@ -141,6 +141,8 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   /** The joined model config as canonical JSON: a different one in the document is a conflict. */
   private modelKey = ''
   private resumeTried = false
+  /** When each peer's newest signed head reached us (our clock). */
+  private readonly heardAt = new Map<string, number>()
   private trainedSamples = 0
   /** Each other member's newest round version in the document, and when we saw it change. */
   private readonly logsSeen = new Map<string, { newest?: number, at: number }>()
@@ -505,8 +507,10 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     for (const log of roundLogs(this.doc)) {
       if (log.peerId === this.peerId) continue
       const seen = this.logsSeen.get(log.peerId)
+      // a signed head heard lately says it is alive, even when its round records lag behind
+      const heard = this.heardAt.get(log.peerId) ?? 0
       if (seen == null || seen.newest !== log.newest) this.logsSeen.set(log.peerId, { newest: log.newest, at: now })
-      else if (log.entries > 1 && now - seen.at > after) trimRounds(this.doc, log.peerId)
+      else if (log.entries > 1 && now - Math.max(seen.at, heard) > after) trimRounds(this.doc, log.peerId)
     }
   }
 
@@ -608,6 +612,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
 
   private onHead (evt: CustomEvent<VerifiedHead>): void {
     const peer = evt.detail.peer
+    if (evt.detail.session === this.id) this.heardAt.set(peer, Date.now())
     // its author has published two newer versions since: the one we fetch is deleted there
     // (authors keep their last two), and its shards would only answer NOT_FOUND until the
     // round's fetch timeout. Give it up; the next round takes the newest.
