@@ -1,6 +1,6 @@
 import type { Connection, PeerId, ServiceMap } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { headsTopic, isValidSessionId, stateTopic } from '@murmur/protocol'
+import { headsTopic, isValidSessionId, sleep, stateTopic } from '@murmur/protocol'
 import type { IceServer, ShardStore } from '@murmur/protocol'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { ServiceFactoryMap } from 'libp2p'
@@ -165,7 +165,7 @@ async function confirmDirect (connection: Connection): Promise<number | undefine
       return await pingConnection(connection, { signal: AbortSignal.timeout(10_000) })
     } catch (err) {
       if ((err as Error).name !== 'TooManyOutboundProtocolStreamsError') return undefined
-      await new Promise(resolve => setTimeout(resolve, 200 * (attempt + 1)))
+      await sleep(200 * (attempt + 1))
     }
   }
   return undefined
@@ -222,7 +222,7 @@ async function connectPeer (node: NodePeer<ServiceMap>, relays: Multiaddr[], tar
       report.ms.relayed = Date.now() - started
     } catch (err) {
       report.errors.push(`relay: ${(err as Error).message}`)
-      await new Promise(resolve => setTimeout(resolve, 500 * 2 ** attempt))
+      await sleep(500 * 2 ** attempt)
     }
   }
   // DCUtR / the direct upgrade and WebRTC run side by side: whichever works first carries data
@@ -257,7 +257,7 @@ async function poll<T> (get: () => T | undefined, ms: number): Promise<T | undef
   const end = Date.now() + ms
   let value = get()
   while (value == null && Date.now() < end) {
-    await new Promise(resolve => setTimeout(resolve, 100))
+    await sleep(100)
     value = get()
   }
   return value

@@ -1,5 +1,6 @@
 import type { IdentifyResult, PeerId } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
+import { sleep } from '@murmur/protocol'
 import type { IceServer } from '@murmur/protocol'
 import { parseMultiaddr } from '../peer/bootstrap.js'
 import { summarizeConnection } from '../peer/connection-info.js'
@@ -75,7 +76,7 @@ async function pingOnce (service: Ping, peer: PeerId, signal: AbortSignal): Prom
       return await service.ping(peer, { signal })
     } catch (err) {
       if ((err as Error).name !== 'TooManyOutboundProtocolStreamsError' || attempt >= 4) throw err
-      await new Promise(resolve => setTimeout(resolve, 100 * (attempt + 1)))
+      await sleep(100 * (attempt + 1))
     }
   }
 }

@@ -4,7 +4,7 @@
  * cut into islands and heal, as the simulator does with a deny rule and closed connections.
  */
 import type { Connection } from '@libp2p/interface'
-import { PeerScores, SessionPeer, getConfig, naming, setConfig, subset } from '@murmur/protocol'
+import { PeerScores, SessionPeer, getConfig, naming, setConfig, sleep, subset } from '@murmur/protocol'
 import type { AveragingRule, Dataset, DialMember, ModelConfig, RoundMetrics, SessionSettings } from '@murmur/protocol'
 import { summarizeConnection } from '../peer/connection-info.js'
 import type { TransportName } from '../peer/connection-info.js'
@@ -304,8 +304,4 @@ export class DemoFleet {
 
 async function closeQuietly (c: Connection): Promise<void> {
   await c.close().catch(() => { c.abort(new Error('island boundary')) })
-}
-
-async function sleep (ms: number): Promise<void> {
-  await new Promise(resolve => setTimeout(resolve, ms))
 }

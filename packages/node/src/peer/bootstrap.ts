@@ -3,6 +3,7 @@ import type { Libp2p, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { sleep } from '@murmur/protocol'
 import { BootstrapUnreachableError, InvalidMultiaddrError } from '../errors.js'
 
 /** libp2p's reconnect queue redials peers whose tag starts with KEEP_ALIVE after they drop. */
@@ -102,13 +103,4 @@ async function dialOne (node: Libp2p, addr: Multiaddr, attempts: number, options
 function describe (err: unknown): string {
   if (err instanceof Error) return err.name === 'TimeoutError' || err.name === 'AbortError' ? 'timed out' : err.message
   return String(err)
-}
-
-async function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return
-  await new Promise<void>(resolve => {
-    const done = (): void => { clearTimeout(timer); signal.removeEventListener('abort', done); resolve() }
-    const timer = setTimeout(done, ms)
-    signal.addEventListener('abort', done, { once: true })
-  })
 }

@@ -1,7 +1,7 @@
 import { serviceDependencies } from '@libp2p/interface'
 import type { AbortOptions, ComponentLogger, Connection, IdentifyResult, Logger, PeerId, Startable } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { isRelayedConnection } from '@murmur/protocol'
+import { isRelayedConnection, sleep } from '@murmur/protocol'
 
 /** Options of `directUpgrade`. */
 export interface DirectUpgradeInit {
@@ -151,13 +151,6 @@ class DirectUpgradeService implements DirectUpgrade, Startable {
     this.upgrades.push(entry)
     if (this.upgrades.length > 256) this.upgrades.shift()
   }
-}
-
-async function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  await new Promise<void>(resolve => {
-    const timer = setTimeout(resolve, ms)
-    signal.addEventListener('abort', () => { clearTimeout(timer); resolve() }, { once: true })
-  })
 }
 
 /**

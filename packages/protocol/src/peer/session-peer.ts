@@ -14,7 +14,7 @@ import type * as Y from 'yjs'
 import { createModelContent, rebuildSnapshot } from '../content/index.js'
 import { decodeManifest } from '../wire/index.js'
 import type { ModelSnapshot } from '../learn/index.js'
-import { directSessionPeers, discoverSessionPeers } from '../mesh/index.js'
+import { directSessionPeers, discoverSessionPeers, sleep } from '../mesh/index.js'
 import type { DialMember, SessionDiscovery } from '../mesh/index.js'
 import { Session, PeerScores, SessionJoinAbortedError } from '../session/index.js'
 import type { AveragingRule, SessionConfig, SessionEncoding, SessionPace } from '../state/index.js'
@@ -459,7 +459,7 @@ async function startingWeights (node: MurmurNode, config: SessionConfig, resolve
           return (await node.services.shards.fetchModel(cid, { providers, signal: AbortSignal.timeout(Math.max(1000, end - Date.now())) })).snapshot
         } catch (err) { last = err }
       }
-      await new Promise(resolve => setTimeout(resolve, 250))
+      await sleep(250)
     }
     throw new SessionUnreachableError(`the session's initial model ${config.initialModel} could not be fetched from its members within ${timeout} ms${last != null ? `: ${(last as Error).message}` : ''}`, { cause: last })
   }

@@ -299,7 +299,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     await this.loop?.catch(() => {})
     markMemberLeft(this.doc, this.peerId, Date.now())
     // let the departure reach the others before unsubscribing
-    await new Promise(resolve => setTimeout(resolve, 50))
+    await sleep(50)
     this.node.services.heads.removeEventListener('head', this.onHead)
     this.node.services.state.removeEventListener('presence:gone', this.onGone)
     this.node.services.state.removeEventListener('refused', this.onRefused)
