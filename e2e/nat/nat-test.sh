@@ -28,7 +28,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
-CLI="$REPO/packages/node/dist/src/cli.js"
+CLI="$REPO/packages/node/dist/src/cli/index.js"
 SHARD_PEER="$HERE/shard-peer.mjs"
 NODE="${NODE:-$REPO/node_modules/.bin/node}"
 PUB="${PUBLIC_PREFIX:-10.99.0}"
