@@ -1,4 +1,6 @@
-export { Session, SessionConfigConflictError, SessionJoinAbortedError, RoundsFailingError, canonicalJson } from './session.js'
+export { Session, RoundsFailingError } from './session.js'
+export { SessionConfigConflictError, SessionJoinAbortedError, canonicalJson, settleConfig } from './join-config.js'
+export type { SettleConfigOptions } from './join-config.js'
 export type { SessionInit, TrainerFactory } from './session.js'
 export type { SessionTrainer, SessionEvents, RoundMetrics } from './types.js'
 export { PeerScores, enforceBans } from './scoring.js'

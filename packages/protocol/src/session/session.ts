@@ -9,10 +9,9 @@ import { DEFAULT_TRIM, mergeModels, validateModel } from '../learn/index.js'
 import { MurmurError } from '../errors.js'
 import type { ModelSnapshot } from '../learn/index.js'
 import { assertKnownRule } from '../learn/index.js'
-import { InvalidModelConfigError, parseModelConfig } from '../train/index.js'
 import type { Dataset, ModelConfig, TrainingData } from '../train/index.js'
 import {
-  configProblem, createSessionDoc, getConfig, listMembers, setConfig, upsertMember, markMemberLeft, recordRound, roundLogs, trimRounds, getHead, listHeads
+  createSessionDoc, getConfig, listMembers, upsertMember, markMemberLeft, recordRound, roundLogs, trimRounds, getHead, listHeads
 } from '../state/index.js'
 import type { AveragingRule, SessionConfig, SessionPace, ModelHead } from '../state/index.js'
 import { sleep } from '../mesh/deadline.js'
@@ -20,6 +19,8 @@ import type { VerifiedHead } from '../mesh/index.js'
 import { mulberry32 } from '../train/random.js'
 import type { MurmurNode, SessionTrainer, SessionEvents, RoundMetrics } from './types.js'
 import { SessionAccess } from './access.js'
+import { SessionConfigConflictError, canonicalJson, describeModelDifference, settleConfig } from './join-config.js'
+import { freshEnough, presentPeers, resolvePace, waitUntil } from './pace.js'
 import type { SessionAccessInit, NonMemberStats } from './access.js'
 import { enforceBans } from './scoring.js'
 import type { PeerScores } from './scoring.js'
@@ -202,7 +203,13 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     this.node.services.state.addEventListener('presence:gone', this.onGone)
     this.node.services.state.addEventListener('refused', this.onRefused)
     this.node.services.heads.addEventListener('refused', this.onRefused)
-    const { config, model } = await this.settleConfig(options.signal)
+    const { config, model } = await settleConfig(this.doc, {
+      session: this.id,
+      mine: this.init.config != null && this.access != null ? { ...this.init.config, owner: this.access.owner } : this.init.config,
+      create: this.init.create !== false,
+      createAfter: this.init.createAfter,
+      signal: options.signal
+    })
     this.config = config
     this.model = model
     this.modelKey = canonicalJson(config.model)
@@ -229,31 +236,6 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     }
     const now = Date.now()
     upsertMember(this.doc, { peerId: this.peerId, role: 'trainer', backend: this.init.backend ?? 'unknown', samples: this.samples(), joinedAt: now, lastSeen: now })
-  }
-
-  /** The session's config and this peer's parsed model: waited for, or created from `init.config` when none arrives. */
-  private async settleConfig (signal?: AbortSignal): Promise<{ config: SessionConfig, model: ModelConfig }> {
-    const mine = this.init.config
-    if (mine != null && this.init.create !== false) {
-      // a joiner that brings a config gives the members time to deliver theirs first: writing
-      // it into a fresh document before syncing would fork the session
-      const existing = getConfig(this.doc) ?? await this.waitForConfig(anySignal(signal, AbortSignal.timeout(this.init.createAfter ?? 2000))).catch(() => undefined)
-      if (signal?.aborted === true) throw new SessionJoinAbortedError(`joining session ${this.id} was aborted`)
-      if (existing == null) {
-        setConfig(this.doc, this.access != null ? { ...mine, owner: this.access.owner } : mine)
-      } else if (canonicalJson(existing.model) !== canonicalJson(mine.model)) {
-        throw new SessionConfigConflictError(`session "${this.id}" already trains a different model than the one this peer brings (${describeModelDifference(existing.model, mine.model)}): join without a model/config to train the session's model, or use another session id`)
-      }
-    }
-    const config = await this.waitForConfig(signal)
-    if (mine != null && canonicalJson(config.model) !== canonicalJson(mine.model)) {
-      throw new SessionConfigConflictError(`session "${this.id}" trains a different model than the one this peer brings (${describeModelDifference(config.model, mine.model)}): join without a model to train the session's model, or use another session id`)
-    }
-    try {
-      return { config, model: parseModelConfig(config.model) }
-    } catch (err) {
-      throw new InvalidModelConfigError(`session "${this.id}" has a model config this peer cannot build: ${(err as Error).message}`, { cause: err })
-    }
   }
 
   /** Run rounds until `stop()` (or `maxRounds`); resolves when the loop ends. */
@@ -416,53 +398,24 @@ export class Session extends TypedEventEmitter<SessionEvents> {
 
   /** The pacing in force: this peer's over the session's over the defaults. */
   private paceOf (): Required<SessionPace> {
-    const session = getConfig(this.doc)?.pace ?? this.config?.pace ?? {}
-    return { ...DEFAULT_PACE, ...session, ...this.init.pace }
+    return resolvePace(getConfig(this.doc)?.pace ?? this.config?.pace, this.init.pace)
   }
 
-  /**
-   * Members this peer holds a direct connection to: in the document's member list (written
-   * when they joined) or heard from by gossip. Counting only peers that announced a model
-   * would deadlock two peers that each wait for the other's first head.
-   */
+  /** Members present for `minPeers` (see `presentPeers`). */
   private presentPeers (): number {
     const connected = new Set(this.node.getConnections().filter(c => c.limits == null && c.status === 'open').map(c => c.remotePeer.toString()))
-    const present = new Set<string>()
-    for (const m of listMembers(this.doc)) if (m.leftAt == null && m.peerId !== this.peerId && connected.has(m.peerId)) present.add(m.peerId)
-    for (const c of this.candidates()) present.add(c.peer)
-    return present.size
+    return presentPeers(this.peerId, connected, listMembers(this.doc), this.candidates())
   }
 
   /** Wait until `k` neighbours (or as many as there are) announced a model newer than the one last merged from them, or `ms` passed. */
   private async waitForFreshHeads (k: number, ms: number): Promise<void> {
-    // a member that left on purpose (its maxRounds done) publishes no newer model: do not wait for it
     const left = new Set(listMembers(this.doc).filter(m => m.leftAt != null).map(m => m.peerId))
-    const ready = (): boolean => {
-      const candidates = this.candidates().filter(c => this.init.scores?.isBanned(c.peer) !== true && !left.has(c.peer))
-      if (candidates.length === 0) return true
-      const fresh = candidates.filter(c => (this.mergedVersion.get(c.peer) ?? -1) < c.version).length
-      return fresh >= Math.min(k, candidates.length) || !this.running
-    }
-    await this.waitFor(ready, ms)
+    const skip = (peer: string): boolean => this.init.scores?.isBanned(peer) === true || left.has(peer)
+    await this.waitFor(() => !this.running || freshEnough(this.candidates(), this.mergedVersion, k, skip), ms)
   }
 
-  /** Resolve true once `ready()` holds (checked on each head and every 250 ms), false after `ms`. */
   private async waitFor (ready: () => boolean, ms: number): Promise<boolean> {
-    if (ready()) return true
-    const heads = this.node.services.heads
-    return await new Promise<boolean>(resolve => {
-      const finish = (ok: boolean): void => {
-        clearTimeout(timer)
-        clearInterval(tick)
-        heads.removeEventListener('head', check)
-        resolve(ok)
-      }
-      const check = (): void => { if (ready()) finish(true) }
-      const timer = setTimeout(() => { finish(ready()) }, ms)
-      // document heads and connections change without a gossip event
-      const tick = setInterval(check, 250)
-      heads.addEventListener('head', check)
-    })
+    return await waitUntil(this.node.services.heads, ready, ms)
   }
 
   /** Store and announce a new version of our model; its head goes into the document with the round's record. */
@@ -631,18 +584,6 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     if (evt.detail.session !== this.id || !this.known.delete(evt.detail.peer)) return
     this.safeDispatchEvent('peer:leave', { detail: { peerId: evt.detail.peer } })
   }
-
-  /** The document's config once it is there; a config this peer cannot read fails at once, saying why. */
-  private async waitForConfig (signal?: AbortSignal): Promise<SessionConfig> {
-    for (;;) {
-      const config = getConfig(this.doc)
-      if (config != null) return config
-      const problem = configProblem(this.doc)
-      if (problem != null) throw new InvalidModelConfigError(`session "${this.id}" has a config this peer cannot use: ${problem}`)
-      if (signal?.aborted === true) throw new SessionJoinAbortedError(`no config for session ${this.id} arrived`)
-      await sleep(100)
-    }
-  }
 }
 
 const CONTENT_ERRORS = new Set(['InvalidShardError', 'InvalidManifestError', 'WireFormatError', 'MessageTooLargeError'])
@@ -662,23 +603,7 @@ export class RoundsFailingError extends MurmurError {
   }
 }
 
-const DEFAULT_PACE: Required<SessionPace> = { minPeers: 1, startTimeout: 10_000, waitForNeighbours: 2000, roundPeriod: 0 }
 
-/** A peer that brings a model config the session does not train. */
-export class SessionConfigConflictError extends MurmurError {
-  constructor (message: string, options?: ErrorOptions) {
-    super(message, 'ERR_SESSION_CONFIG_CONFLICT', options)
-    this.name = 'SessionConfigConflictError'
-  }
-}
-
-/** `join` gave up: its signal fired before the session's config arrived. */
-export class SessionJoinAbortedError extends MurmurError {
-  constructor (message: string, options?: ErrorOptions) {
-    super(message, 'ERR_SESSION_JOIN_ABORTED', options)
-    this.name = 'SessionJoinAbortedError'
-  }
-}
 
 function isInMemory (data: TrainingData): data is Dataset {
   return typeof (data as Partial<Dataset>).count === 'number' && (data as Partial<Dataset>).xs != null
@@ -686,24 +611,4 @@ function isInMemory (data: TrainingData): data is Dataset {
 
 function finiteOnly (metrics: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(metrics).filter(([, v]) => Number.isFinite(v)))
-}
-
-function anySignal (...signals: Array<AbortSignal | undefined>): AbortSignal {
-  return AbortSignal.any(signals.filter((s): s is AbortSignal => s != null))
-}
-
-/** JSON with object keys sorted, so two peers' configs compare equal whatever their key order. */
-export function canonicalJson (value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v
-    return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
-  })
-}
-
-/** Which top-level model fields differ, for an error message. */
-function describeModelDifference (theirs: unknown, mine: unknown): string {
-  const a = (theirs ?? {}) as Record<string, unknown>
-  const b = (mine ?? {}) as Record<string, unknown>
-  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter(k => canonicalJson(a[k]) !== canonicalJson(b[k]))
-  return keys.length > 0 ? `differs in ${keys.join(', ')}` : 'differs'
 }
