@@ -3,7 +3,8 @@
  * built, the user's model and data, and a checkpoint store; every binding (browser SDK,
  * Node agent, demo, simulator) goes through it.
  */
-export { SessionPeer, SessionUnreachableError, relayPeerIds } from './session-peer.js'
+export { SessionPeer, relayPeerIds } from './session-peer.js'
+export { SessionUnreachableError, SESSION_DEFAULTS } from './starting-model.js'
 export type { SessionPeerInit, SessionPeerEvents, SessionSettings, NodeHooks } from './session-peer.js'
 export { resolveModel, InvalidSessionOptionsError, DEFAULT_TRAINING } from './model-input.js'
 export type { ModelInput, ResolvedModel } from './model-input.js'

@@ -9,24 +9,21 @@
  */
 import type * as tf from '@tensorflow/tfjs'
 import { TypedEventEmitter } from 'main-event'
-import { CID } from 'multiformats/cid'
 import type * as Y from 'yjs'
-import { createModelContent, rebuildSnapshot } from '../content/index.js'
-import { decodeManifest } from '../wire/index.js'
 import type { ModelSnapshot } from '../learn/index.js'
-import { directSessionPeers, discoverSessionPeers, sleep } from '../mesh/index.js'
+import { directSessionPeers, discoverSessionPeers } from '../mesh/index.js'
 import type { DialMember, SessionDiscovery } from '../mesh/index.js'
 import { Session, PeerScores, SessionJoinAbortedError } from '../session/index.js'
-import type { AveragingRule, SessionConfig, SessionEncoding, SessionPace } from '../state/index.js'
+import type { AveragingRule, SessionEncoding, SessionPace } from '../state/index.js'
 import { applyRemoteUpdate, createSessionDoc, encodeState } from '../state/index.js'
 import { isValidSessionId } from '../wire/index.js'
-import { InvalidDatasetError, Trainer } from '../train/index.js'
-import type { Dataset, ModelConfig, TrainingData, TrainingHyperparameters } from '../train/index.js'
-import { MurmurError } from '../errors.js'
+import { Trainer } from '../train/index.js'
+import type { TrainingData, TrainingHyperparameters } from '../train/index.js'
 import type { MurmurNode } from '../mesh/index.js'
 import type { RoundMetrics, SessionAccessInit, SessionEvents, SessionTrainer } from '../session/index.js'
 import type { Checkpoint, CheckpointStore } from './checkpoint.js'
 import { InvalidSessionOptionsError, resolveModel } from './model-input.js'
+import { SESSION_DEFAULTS, SessionUnreachableError, checkDataFits, creatorConfig, startingWeights } from './starting-model.js'
 import type { ModelInput } from './model-input.js'
 import { waitForReservation } from './reservation.js'
 
@@ -144,7 +141,6 @@ export interface SessionPeerEvents extends SessionEvents {
   'reservation-missing': CustomEvent<{ reason: string }>
 }
 
-const DEFAULTS = { averaging: 'variance-corrected', fanOut: 2, selfWeight: 0.5, encoding: 'fp16' } as const
 
 /** One peer in one session: start with `SessionPeer.start`, end with `leave()`. */
 export class SessionPeer extends TypedEventEmitter<SessionPeerEvents> {
@@ -220,7 +216,7 @@ export class SessionPeer extends TypedEventEmitter<SessionPeerEvents> {
         node,
         session: init.session,
         doc,
-        config: config ?? (resolved != null ? { ...DEFAULTS, model: resolved.config } : undefined),
+        config: config ?? (resolved != null ? { ...SESSION_DEFAULTS, model: resolved.config } : undefined),
         // a joiner that brings a model only checks it against the session's, it never creates
         create: config != null,
         createAfter: init.createAfter,
@@ -383,35 +379,7 @@ export class SessionPeer extends TypedEventEmitter<SessionPeerEvents> {
   }
 }
 
-/**
- * Data that cannot train this model fails the join, naming which data set and why, instead
- * of failing every round: an empty set, or samples or targets whose shape does not fit the
- * session's model (checked on one batch of each in-memory set).
- */
-async function checkDataFits (trainer: Trainer, data: { train?: TrainingData, test?: TrainingData }): Promise<void> {
-  for (const [name, set] of Object.entries(data)) {
-    if (set == null || !isInMemory(set)) continue
-    try {
-      if (set.count === 0) throw new InvalidDatasetError('it holds no samples (leave it out instead)')
-      await trainer.evaluate(set, { maxBatches: 1 })
-    } catch (err) {
-      if (err instanceof MurmurError) throw new InvalidDatasetError(`${name} does not fit the session's model: ${err.message}`, { cause: err })
-      throw err
-    }
-  }
-}
 
-function isInMemory (data: TrainingData): data is Dataset {
-  return typeof (data as Partial<Dataset>).count === 'number' && (data as Partial<Dataset>).xs != null
-}
-
-/** No member delivered the session's config in time; the message says what discovery found. */
-export class SessionUnreachableError extends InvalidSessionOptionsError {
-  constructor (message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.name = 'SessionUnreachableError'
-  }
-}
 
 /** Peer ids named by relay addresses (`…/p2p/<id>`) or given as ids. */
 export function relayPeerIds (relays: readonly string[]): Set<string> {
@@ -423,48 +391,7 @@ export function relayPeerIds (relays: readonly string[]): Set<string> {
   return out
 }
 
-/** The config a creator writes: its model, its settings, and (when shared) its initial weights published as content. */
-async function creatorConfig (node: MurmurNode, resolved: { config: ModelConfig, weights?: ModelSnapshot }, settings: SessionSettings, input: ModelInput | undefined): Promise<SessionConfig> {
-  const { shareInitialModel, ...rest } = settings
-  const given = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as Partial<SessionConfig>
-  const config: SessionConfig = { ...DEFAULTS, ...given, model: resolved.config }
-  const share = shareInitialModel ?? (typeof input === 'string' || (input != null && resolved.weights != null))
-  if (share && resolved.weights != null) {
-    const content = await createModelContent(resolved.weights, { encoding: 'fp32', modelId: 'initial', version: 0, author: node.peerId.toString(), createdAt: Date.now(), architecture: JSON.stringify(resolved.config) })
-    await node.services.shards.publish(content)
-    config.initialModel = content.manifestCid.toString()
-  }
-  return config
-}
 
-/**
- * Where this peer's model starts: the session's shared initial model (fetched from the
- * members; the creator already holds it), else the weights of the model object the user
- * brought, else the trainer's seeded initialisation.
- */
-async function startingWeights (node: MurmurNode, config: SessionConfig, resolved: { weights?: ModelSnapshot } | undefined, relays: ReadonlySet<string>, timeout: number): Promise<ModelSnapshot | undefined> {
-  if (config.initialModel != null) {
-    const cid = CID.parse(config.initialModel)
-    const store = node.services.shards.store
-    if (await store.has(cid)) {
-      // the creator, or a peer that fetched it before a restart
-      return await rebuildSnapshot(decodeManifest(await store.get(cid)), async (c: CID) => await store.get(c))
-    }
-    const end = Date.now() + timeout
-    let last: unknown
-    while (Date.now() < end) {
-      const providers = [...directSessionPeers(node.getConnections(), relays)].map(p => node.getConnections().find(c => c.remotePeer.toString() === p)?.remotePeer).filter(p => p != null)
-      if (providers.length > 0) {
-        try {
-          return (await node.services.shards.fetchModel(cid, { providers, signal: AbortSignal.timeout(Math.max(1000, end - Date.now())) })).snapshot
-        } catch (err) { last = err }
-      }
-      await sleep(250)
-    }
-    throw new SessionUnreachableError(`the session's initial model ${config.initialModel} could not be fetched from its members within ${timeout} ms${last != null ? `: ${(last as Error).message}` : ''}`, { cause: last })
-  }
-  return resolved?.weights
-}
 
 function describeJoin (node: MurmurNode, discovery: SessionDiscovery | undefined, relays: ReadonlySet<string>): string {
   const direct = directSessionPeers(node.getConnections(), relays)
