@@ -10,8 +10,8 @@ describe('pacing rules', () => {
   it('counts connected members that have not left, and peers with heads, once each', () => {
     const members = [{ peerId: 'me' }, { peerId: 'a' }, { peerId: 'b', leftAt: 5 }, { peerId: 'c' }]
     // c is a member but not connected; d has a head but is not (yet) in our member list
-    expect(presentPeers('me', new Set(['a', 'b']), members, [{ peer: 'a' }, { peer: 'd' }])).toBe(2)
-    expect(presentPeers('me', new Set(), members, [])).toBe(0)
+    expect(presentPeers('me', new Set(['a', 'b']), members, [{ peer: 'a' }, { peer: 'd' }]).sort()).toEqual(['a', 'd'])
+    expect(presentPeers('me', new Set(), members, [])).toEqual([])
   })
 
   it('is fresh enough with k fresh neighbours, or all of them when fewer, and never waits for none', () => {
@@ -23,6 +23,10 @@ describe('pacing rules', () => {
     expect(freshEnough([{ peer: 'a', version: 4 }, { peer: 'b', version: 5 }], merged, 2, never)).toBe(false)
     // only one candidate: one fresh one is enough even for k = 2; a never-merged peer is fresh
     expect(freshEnough([{ peer: 'z', version: 0 }], merged, 2, never)).toBe(true)
+    // a member that joined but has announced nothing yet is waited for, not run past
+    expect(freshEnough([], merged, 1, never, ['new'])).toBe(false)
+    expect(freshEnough([{ peer: 'a', version: 4 }], merged, 2, never, ['a', 'new'])).toBe(false)
+    expect(freshEnough([{ peer: 'a', version: 4 }, { peer: 'new', version: 0 }], merged, 2, never, ['a', 'new'])).toBe(true)
     // a peer that left is not waited for
     expect(freshEnough([{ peer: 'a', version: 3 }, { peer: 'c', version: 9 }], merged, 2, p => p === 'a')).toBe(true)
   })

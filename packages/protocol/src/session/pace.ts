@@ -18,23 +18,25 @@ export function resolvePace (session: SessionPace | undefined, peer: SessionPace
  * when they joined, not left), or with a head we could merge. Counting only peers that announced
  * a model would deadlock two peers that each wait for the other's first head.
  */
-export function presentPeers (self: string, connected: ReadonlySet<string>, members: ReadonlyArray<{ peerId: string, leftAt?: number }>, candidates: ReadonlyArray<{ peer: string }>): number {
+export function presentPeers (self: string, connected: ReadonlySet<string>, members: ReadonlyArray<{ peerId: string, leftAt?: number }>, candidates: ReadonlyArray<{ peer: string }>): string[] {
   const present = new Set<string>()
   for (const m of members) if (m.leftAt == null && m.peerId !== self && connected.has(m.peerId)) present.add(m.peerId)
   for (const c of candidates) present.add(c.peer)
-  return present.size
+  return [...present]
 }
 
 /**
  * Whether enough neighbours have a model newer than the one last merged from them: `k`, or as
- * many as there are candidates (none: do not wait). Members that left on purpose publish no
- * newer model and are not waited for.
+ * many as are present — candidates with a head, and `present` members connected that have not
+ * announced one yet (a peer that just joined is waited for, not run past). Nobody present: do
+ * not wait. Members that left on purpose publish no newer model and are not waited for.
  */
-export function freshEnough (candidates: ReadonlyArray<{ peer: string, version: number }>, merged: ReadonlyMap<string, number>, k: number, skip: (peer: string) => boolean): boolean {
+export function freshEnough (candidates: ReadonlyArray<{ peer: string, version: number }>, merged: ReadonlyMap<string, number>, k: number, skip: (peer: string) => boolean, present: ReadonlyArray<string> = []): boolean {
   const live = candidates.filter(c => !skip(c.peer))
-  if (live.length === 0) return true
+  const waitingFor = new Set([...live.map(c => c.peer), ...present.filter(p => !skip(p))])
+  if (waitingFor.size === 0) return true
   const fresh = live.filter(c => (merged.get(c.peer) ?? -1) < c.version).length
-  return fresh >= Math.min(k, live.length)
+  return fresh >= Math.min(k, waitingFor.size)
 }
 
 /** Resolve true once `ready()` holds (checked on each `head` event and every 250 ms), false after `ms`. */

@@ -247,8 +247,8 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     this.loop = (async () => {
       const pace = this.paceOf()
       if (pace.minPeers > 0 && (options.maxRounds == null || this.round < options.maxRounds)) {
-        const peers = await this.waitFor(() => this.presentPeers() >= pace.minPeers || stopped(), pace.startTimeout)
-        this.safeDispatchEvent('ready', { detail: { ready: this.presentPeers(), wanted: pace.minPeers, waited: !peers } })
+        const peers = await this.waitFor(() => this.presentPeers().length >= pace.minPeers || stopped(), pace.startTimeout)
+        this.safeDispatchEvent('ready', { detail: { ready: this.presentPeers().length, wanted: pace.minPeers, waited: !peers } })
       }
       let failures = 0
       while (!stopped() && (options.maxRounds == null || this.round < options.maxRounds)) {
@@ -402,7 +402,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   }
 
   /** Members present for `minPeers` (see `presentPeers`). */
-  private presentPeers (): number {
+  private presentPeers (): string[] {
     const connected = new Set(this.node.getConnections().filter(c => c.limits == null && c.status === 'open').map(c => c.remotePeer.toString()))
     return presentPeers(this.peerId, connected, listMembers(this.doc), this.candidates())
   }
@@ -411,7 +411,7 @@ export class Session extends TypedEventEmitter<SessionEvents> {
   private async waitForFreshHeads (k: number, ms: number): Promise<void> {
     const left = new Set(listMembers(this.doc).filter(m => m.leftAt != null).map(m => m.peerId))
     const skip = (peer: string): boolean => this.init.scores?.isBanned(peer) === true || left.has(peer)
-    await this.waitFor(() => !this.running || freshEnough(this.candidates(), this.mergedVersion, k, skip), ms)
+    await this.waitFor(() => !this.running || freshEnough(this.candidates(), this.mergedVersion, k, skip, this.presentPeers()), ms)
   }
 
   private async waitFor (ready: () => boolean, ms: number): Promise<boolean> {
