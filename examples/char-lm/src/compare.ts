@@ -9,7 +9,7 @@ import { TRAINING, buildCharModel } from './model.js'
 import { perplexity } from './generate.js'
 import { loadCorpus } from './node.js'
 import type { CorpusData, CorpusOptions } from './node.js'
-import { trainPeers } from './session.js'
+import { trainLocally } from '@murmur/node'
 
 /** The three figures: perplexity per character on the same held-out chapters (lower is better). */
 export interface CharLmComparison {
@@ -43,7 +43,7 @@ export async function compareCharLm (options: CompareOptions = {}): Promise<Char
   const run = async (label: string, shares: CorpusData['shares'], keep = false): Promise<{ scores: number[], reported: number[], ms: number, kept?: tf.LayersModel }> => {
     const model = buildCharModel(options.corpus?.length != null ? { length: options.corpus.length } : {})
     try {
-      const result = await trainPeers({
+      const result = await trainLocally({
         session: `moby-${label}-${Date.now()}`,
         shares,
         test: data.test,

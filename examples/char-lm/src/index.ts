@@ -2,7 +2,5 @@
 export * from './browser.js'
 export { loadChapters, loadCorpus, PEER_CHAPTERS, TEST_CHAPTERS } from './node.js'
 export type { Chapter, CorpusData, CorpusOptions } from './node.js'
-export { trainPeers } from './session.js'
-export type { PeersInit, PeersResult } from './session.js'
 export { compareCharLm, mean } from './compare.js'
 export type { CharLmComparison, CompareOptions } from './compare.js'

@@ -8,7 +8,7 @@ import type { HousingData } from './data.js'
 import { TRAINING, buildValuer } from './model.js'
 import { scoreValuer } from './evaluate.js'
 import type { ValuerScores } from './evaluate.js'
-import { trainPeers } from './session.js'
+import { trainLocally } from '@murmur/node'
 
 /** The three figures, each the valuer's scores on the same held-out tracts. */
 export interface RegressionComparison {
@@ -37,7 +37,7 @@ export async function compareRegression (options: CompareOptions = {}): Promise<
   const run = async (label: string, shares: HousingData['shares']): Promise<{ scores: ValuerScores[], ms: number }> => {
     const model = buildValuer(data.scaling.meanValue)
     try {
-      const result = await trainPeers({
+      const result = await trainLocally({
         session: `houses-${label}-${Date.now()}`,
         shares,
         test: data.test,

@@ -7,7 +7,7 @@ import { SITES, loadSensorData } from './data.js'
 import { TRAINING, buildDetector } from './model.js'
 import { scoreDetector } from './evaluate.js'
 import type { DetectorScores } from './evaluate.js'
-import { trainPeers } from './session.js'
+import { trainLocally } from '@murmur/node'
 
 /** The three figures, each the detector's scores on the same held-out readings. */
 export interface TabularComparison {
@@ -36,7 +36,7 @@ export async function compareTabular (options: CompareOptions = {}): Promise<Tab
   const run = async (label: string, shares: typeof data.shares): Promise<{ scores: DetectorScores[], ms: number }> => {
     const model = buildDetector()
     try {
-      const result = await trainPeers({
+      const result = await trainLocally({
         session: `sensor-${label}-${Date.now()}`,
         shares,
         test: data.test,

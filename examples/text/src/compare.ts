@@ -10,7 +10,7 @@ import type { MailData } from './data.js'
 import { TRAINING, buildSpamFilter } from './model.js'
 import { scoreFilter } from './evaluate.js'
 import type { FilterScores } from './evaluate.js'
-import { trainPeers } from './session.js'
+import { trainLocally } from '@murmur/node'
 
 /** The three figures, each the filter's scores on the same held-out mail. */
 export interface TextComparison {
@@ -45,7 +45,7 @@ export async function compareText (options: CompareOptions = {}): Promise<TextCo
   const run = async (label: string, shares: MailData['shares'], keep = false): Promise<{ scores: FilterScores[], ms: number, kept?: tf.LayersModel }> => {
     const model = buildSpamFilter()
     try {
-      const result = await trainPeers({
+      const result = await trainLocally({
         session: `spam-${label}-${Date.now()}`,
         shares,
         test: data.test,

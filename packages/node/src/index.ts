@@ -8,6 +8,8 @@
  */
 export { joinSession } from './agent/join-session.js'
 export type { NodeJoinOptions, NodeSessionPeer, NodeAgentEvent } from './agent/join-session.js'
+export { trainLocally } from './agent/local-session.js'
+export type { LocalSessionInit, LocalSessionResult } from './agent/local-session.js'
 export { runTrainingAgent, loadPartition, partitionOf, AGENT_DATASETS, parsePartition, parsePartitionKind } from './agent/training-agent.js'
 export type { TrainingAgent, TrainingAgentOptions, TrainingAgentEvent, PartitionChoice, AgentData, AgentDataset } from './agent/training-agent.js'
 export { createNodePeer, MURMUR_DHT_PROTOCOL, MURMUR_USER_AGENT } from './peer/node-peer.js'

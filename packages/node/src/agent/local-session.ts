@@ -1,25 +1,30 @@
 /**
- * Training through Murmur, with nothing but `@murmur/node`'s public API: a relay on
- * loopback, then one peer per share of the data. The first peer creates the session with
- * the user's model and training settings; the others join it and receive both. One peer
- * alone in its own session is the "trained alone" baseline: the same trainer, the same
- * steps, no neighbours to merge.
+ * `trainLocally`: a whole session on this machine — a relay on loopback and one peer per
+ * share of the data, each a real `joinSession` peer — to try a task before deploying it, to
+ * compare merged peers with a peer alone, or to test a model. The first peer creates the
+ * session with the model and training settings; the others join and receive both (and the
+ * creator's starting weights). With one share it is "trained alone": the same trainer and
+ * steps, no neighbours.
  */
 import type * as tf from '@tensorflow/tfjs'
-import { joinSession, runRelay } from '@murmur/node'
-import type { Dataset, NodeSessionPeer, RoundMetrics, TrainingHyperparameters } from '@murmur/node'
+import type { ModelInput, RoundMetrics, SessionSettings, TrainingData, TrainingHyperparameters } from '@murmur/protocol'
+import { runRelay } from '../relay/relay.js'
+import { joinSession } from './join-session.js'
+import type { NodeSessionPeer } from './join-session.js'
 
-/** What one session run needs. */
-export interface PeersInit {
-  /** Session id (each run needs its own). */
-  session: string
+/** Options of `trainLocally`. */
+export interface LocalSessionInit {
+  /** Session id (each run needs its own). @default a fresh one */
+  session?: string
   /** One training share per peer. */
-  shares: Dataset[]
+  shares: TrainingData[]
   /** Held-out data every peer reports its metrics on. */
-  test: Dataset
-  /** A fresh model to start from (the creator shares its weights with the others). */
-  model: tf.LayersModel
-  training: Partial<TrainingHyperparameters>
+  test?: TrainingData
+  /** The model to start from (the creator shares its weights with the others). */
+  model: ModelInput
+  training?: Partial<TrainingHyperparameters>
+  /** Session settings of the creator (rule, fan-out, encoding, …). */
+  settings?: SessionSettings
   rounds: number
   /** Longest the whole run may take (ms) before it fails. @default 90000 */
   timeout?: number
@@ -28,15 +33,18 @@ export interface PeersInit {
 }
 
 /** What came out: each peer's final model (the caller disposes them) and its round metrics. */
-export interface PeersResult {
+export interface LocalSessionResult {
   models: tf.LayersModel[]
   rounds: RoundMetrics[][]
   ms: number
 }
 
+let runs = 0
+
 /** Start a loopback relay, run one peer per share for `rounds` rounds, collect their models, and stop everything. */
-export async function trainPeers (init: PeersInit): Promise<PeersResult> {
+export async function trainLocally (init: LocalSessionInit): Promise<LocalSessionResult> {
   const started = Date.now()
+  const session = init.session ?? `local-${process.pid}-${Date.now()}-${runs++}`
   const relay = await runRelay({ host: '127.0.0.1', webrtcDirect: false })
   const bootstrap = relay.addrs.filter(a => a.includes('/tcp/') && !a.includes('/ws'))
   const peers: NodeSessionPeer[] = []
@@ -47,19 +55,17 @@ export async function trainPeers (init: PeersInit): Promise<PeersResult> {
     for (const [i, train] of init.shares.entries()) {
       const peer = await joinSession({
         bootstrap,
-        session: init.session,
+        session,
         listen: ['/ip4/127.0.0.1/tcp/0', '/p2p-circuit'],
         // the creator brings the model; joiners take it (and its weights) from the session
-        ...(i === 0 ? { model: init.model, training: init.training, create: true } : {}),
+        ...(i === 0 ? { model: init.model, ...(init.training != null ? { training: init.training } : {}), create: init.settings ?? true } : {}),
         train,
-        test: init.test,
+        ...(init.test != null ? { test: init.test } : {}),
         maxRounds: init.rounds,
         // peer i draws its batches in the same order whether it trains alone or with others
         seed: i,
-        // Keep every version: with the default (2) a fast peer drops versions a neighbour has
-        // already picked to fetch, and that fetch hangs for fetchTimeout (30 s) instead of
-        // failing (in the regression example round 1 of two peers took 30.2 s). A small
-        // model's versions cost little.
+        // a run is short: keep every version, so a neighbour's fetch of one that a faster peer
+        // has since replaced still finds it (what the examples' figures were measured with)
         keepVersions: init.rounds + 1,
         // wait for every other peer before the first round; a peer alone waits for nobody
         pace: alone ? { minPeers: 0, waitForNeighbours: 0 } : { minPeers: init.shares.length - 1, startTimeout: 30_000 }
@@ -74,7 +80,7 @@ export async function trainPeers (init: PeersInit): Promise<PeersResult> {
     const timeout = init.timeout ?? 90_000
     let timer: NodeJS.Timeout | undefined
     const expired = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => { reject(new Error(`session ${init.session}: peers did not finish ${init.rounds} rounds within ${timeout} ms (rounds done: ${peers.map(p => p.rounds).join(', ')}; errors: ${errors.slice(-3).join('; ') || 'none'})`)) }, timeout)
+      timer = setTimeout(() => { reject(new Error(`session ${session}: peers did not finish ${init.rounds} rounds within ${timeout} ms (rounds done: ${peers.map(p => p.rounds).join(', ')}; errors: ${errors.slice(-3).join('; ') || 'none'})`)) }, timeout)
     })
     try {
       await Promise.race([Promise.all(peers.map(async p => await p.done)), expired])
@@ -82,7 +88,7 @@ export async function trainPeers (init: PeersInit): Promise<PeersResult> {
       clearTimeout(timer)
     }
     const short = peers.findIndex(p => p.rounds < init.rounds)
-    if (short >= 0) throw new Error(`session ${init.session}: peer ${short} stopped after ${peers[short]?.rounds} of ${init.rounds} rounds: ${errors.join('; ') || 'no error reported'}`)
+    if (short >= 0) throw new Error(`session ${session}: peer ${short} stopped after ${peers[short]?.rounds} of ${init.rounds} rounds: ${errors.join('; ') || 'no error reported'}`)
     const models = await Promise.all(peers.map(async p => await p.model()))
     return { models, rounds, ms: Date.now() - started }
   } finally {
