@@ -11,8 +11,8 @@ import type { ModelSnapshot } from '../learn/index.js'
 import { directSessionPeers, sleep } from '../mesh/index.js'
 import type { MurmurNode } from '../mesh/index.js'
 import type { SessionConfig } from '../state/index.js'
-import { InvalidDatasetError } from '../train/index.js'
-import type { Dataset, ModelConfig, Trainer, TrainingData } from '../train/index.js'
+import { InvalidDatasetError, isInMemory } from '../train/index.js'
+import type { ModelConfig, Trainer, TrainingData } from '../train/index.js'
 import { decodeManifest } from '../wire/index.js'
 import { InvalidSessionOptionsError } from './model-input.js'
 import type { ModelInput } from './model-input.js'
@@ -90,6 +90,3 @@ export async function checkDataFits (trainer: Trainer, data: { train?: TrainingD
   }
 }
 
-function isInMemory (data: TrainingData): data is Dataset {
-  return typeof (data as Partial<Dataset>).count === 'number' && (data as Partial<Dataset>).xs != null
-}

@@ -9,7 +9,8 @@ import { DEFAULT_TRIM, mergeModels, validateModel } from '../learn/index.js'
 import { MurmurError } from '../errors.js'
 import type { ModelSnapshot } from '../learn/index.js'
 import { assertKnownRule } from '../learn/index.js'
-import type { Dataset, ModelConfig, TrainingData } from '../train/index.js'
+import { isInMemory } from '../train/index.js'
+import type { ModelConfig, TrainingData } from '../train/index.js'
 import {
   createSessionDoc, getConfig, listMembers, upsertMember, markMemberLeft, recordRound, roundLogs, trimRounds, getHead, listHeads
 } from '../state/index.js'
@@ -401,17 +402,22 @@ export class Session extends TypedEventEmitter<SessionEvents> {
     return resolvePace(getConfig(this.doc)?.pace ?? this.config?.pace, this.init.pace)
   }
 
-  /** Members present for `minPeers` (see `presentPeers`). */
-  private presentPeers (): string[] {
+  /** Members present for `minPeers` (see `presentPeers`), given the candidates already read. */
+  private presentPeers (candidates = this.candidates()): string[] {
     const connected = new Set(this.node.getConnections().filter(c => c.limits == null && c.status === 'open').map(c => c.remotePeer.toString()))
-    return presentPeers(this.peerId, connected, listMembers(this.doc), this.candidates())
+    return presentPeers(this.peerId, connected, listMembers(this.doc), candidates)
   }
 
   /** Wait until `k` neighbours (or as many as there are) announced a model newer than the one last merged from them, or `ms` passed. */
   private async waitForFreshHeads (k: number, ms: number): Promise<void> {
     const left = new Set(listMembers(this.doc).filter(m => m.leftAt != null).map(m => m.peerId))
     const skip = (peer: string): boolean => this.init.scores?.isBanned(peer) === true || left.has(peer)
-    await this.waitFor(() => !this.running || freshEnough(this.candidates(), this.mergedVersion, k, skip, this.presentPeers()), ms)
+    await this.waitFor(() => {
+      if (!this.running) return true
+      // one read of the heads per check: presentPeers would otherwise read them again
+      const candidates = this.candidates()
+      return freshEnough(candidates, this.mergedVersion, k, skip, this.presentPeers(candidates))
+    }, ms)
   }
 
   private async waitFor (ready: () => boolean, ms: number): Promise<boolean> {
@@ -605,9 +611,6 @@ export class RoundsFailingError extends MurmurError {
 
 
 
-function isInMemory (data: TrainingData): data is Dataset {
-  return typeof (data as Partial<Dataset>).count === 'number' && (data as Partial<Dataset>).xs != null
-}
 
 function finiteOnly (metrics: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(metrics).filter(([, v]) => Number.isFinite(v)))
